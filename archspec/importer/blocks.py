@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import field
 from typing import Any
 
@@ -188,14 +189,19 @@ def _attribute_vectors(instances: list[Any]) -> dict[str, list[Any]]:
 
 
 def merge_instances(
-    name: str, instances: list[Any], trees: list[list[dict[str, Any]]], outputs: list[str | None]
+    name: str,
+    instances: list[Any],
+    trees: list[list[dict[str, Any]]],
+    outputs: list[str | None],
+    inputs: Sequence[str] = (),
 ) -> Block | None:
-    """One block for all instances, or None when their node orders conflict."""
+    """One block for all instances, or None when their node orders conflict; `inputs`: the
+    names of the block's inputs, which its outputs may name (SelecSLS returns `x[1]`)."""
     orders = [_keys(t) for t in trees]
     order = _merged_order(orders)
     if order is None:
         return None
-    output = _returned(orders, trees, outputs)
+    output = _returned(orders, trees, outputs, ("input", *inputs))
     if output is False:
         return None
     by_key = [dict(zip(keys, tree, strict=True)) for keys, tree in zip(orders, trees, strict=True)]
@@ -251,7 +257,10 @@ def merge_instances(
 
 
 def _returned(
-    orders: list[list[Any]], trees: list[list[dict[str, Any]]], outputs: list[Any]
+    orders: list[list[Any]],
+    trees: list[list[dict[str, Any]]],
+    outputs: list[Any],
+    inputs: Sequence[str] = (),
 ) -> str | list[str] | bool | None:
     """What the block returns: None, its last node (in every instance); a node every
     instance has and returns, with nodes after it that nothing reads, or a piece of a
@@ -264,7 +273,7 @@ def _returned(
         return False
     for keys, tree in zip(orders, trees, strict=True):
         pieces = {piece for node in tree for piece in node.get("names", ())}
-        if any(o not in keys and o not in pieces for o in _listed(first)):
+        if any(o not in keys and o not in pieces and o not in inputs for o in _listed(first)):
             return False
     return first
 

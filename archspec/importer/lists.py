@@ -64,11 +64,15 @@ def _items_read(child: nn.Module, problems: Any) -> bool:
         return False
     if id(child) in problems.bodies:  # traced before: DenseNet's, or given a list already
         return problems.bodies[id(child)].list_input is None and id(child) in problems.passed
-    items, seen = list(problems.items), set(problems._seen)
+    # what the trial finds, its children's bodies traced on the way among it
+    kept = list(problems.items), set(problems._seen), dict(problems.bodies), dict(problems.passed)
     if body_of(child, problems).list_input is not None:
         return False
-    problems.items[:], problems._seen = items, seen
-    del problems.bodies[id(child)]
+    problems.items[:], problems._seen = kept[0], kept[1]
+    problems.bodies.clear()
+    problems.bodies.update(kept[2])
+    problems.passed.clear()
+    problems.passed.update(kept[3])
     return True
 
 

@@ -169,8 +169,9 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
         for group in _by_inputs(instances, trees, outputs, collector.bodies):
             name = _block_name(cls, taken)
             members = [instances[i] for i in group]
+            inputs = collector.bodies[id(members[0])].inputs or ()
             block = merge_instances(
-                name, members, [trees[i] for i in group], [outputs[i] for i in group]
+                name, members, [trees[i] for i in group], [outputs[i] for i in group], inputs
             )
             if block is None:  # cannot happen for one shape; kept loud if it does
                 raise ImportFailure(
@@ -206,15 +207,16 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
 def _by_class(model: Any, bodies: dict[int, Body], calls: dict[int, Any]) -> dict[type, list]:
     """The submodules with traced bodies by class, in model order. Those whose forward
     returns its input untouched (timm's `DropPath(0.0)`, which rdnet keeps where other
-    models put `nn.Identity()`) are `identity` nodes (in `calls`), not blocks: a block has
-    at least one layer."""
+    models put `nn.Identity()`, or timm's SelectSeq returning `x[0]` of the list it is
+    given) are `identity` nodes (in `calls`), not blocks: a block has at least one layer."""
     by_class: dict[type, list[Any]] = {}
     for module in model.modules():
         if id(module) not in bodies or module is model:
             continue
         body = bodies[id(module)]
-        if not body.items and body.output == "input":
-            calls[id(module)] = ("identity", {})
+        taken = ["input", *(body.inputs or [])[1:]]  # a forward of several: the one returned
+        if not body.items and body.output in taken:  # (tree.node_of: `from` reads it alone)
+            calls[id(module)] = ("identity", {"reads": taken.index(body.output)})
         else:
             by_class.setdefault(type(module), []).append(module)
     return by_class
@@ -275,25 +277,29 @@ def _by_inputs(
     for i, module in enumerate(instances):
         by.setdefault(tuple(bodies[id(module)].inputs or ()), []).append(i)
     found = []
-    for part in by.values():
+    for taken, part in by.items():
         pick = [instances[i] for i in part], [trees[i] for i in part], [outputs[i] for i in part]
-        found.extend([part[j] for j in group] for group in _groups(*pick))
+        found.extend([part[j] for j in group] for group in _groups(*pick, taken))
     return sorted(found)
 
 
-def _groups(instances: list[Any], trees: list[Any], outputs: list[Any]) -> list[list[int]]:
+def _groups(
+    instances: list[Any], trees: list[Any], outputs: list[Any], inputs: tuple[str, ...]
+) -> list[list[int]]:
     """All instances in one block when they merge, else one group per distinct shape."""
-    probe = merge_instances("probe", instances, trees, outputs)
+    probe = merge_instances("probe", instances, trees, outputs, inputs)
     if probe is not None:
         return [list(range(len(instances)))]
     shapes: dict[Any, list[int]] = {}
     for i, tree in enumerate(trees):
-        shapes.setdefault((tuple(shape_of(n) for n in tree), outputs[i]), []).append(i)
+        returned = tuple(outputs[i]) if isinstance(outputs[i], list) else outputs[i]
+        shapes.setdefault((tuple(shape_of(n) for n in tree), returned), []).append(i)
     groups: list[list[int]] = []
     for group in shapes.values():
         members = [instances[i] for i in group]
         picked = [trees[i] for i in group]
-        if merge_instances("probe", members, picked, [outputs[i] for i in group]) is not None:
+        picked_outputs = [outputs[i] for i in group]
+        if merge_instances("probe", members, picked, picked_outputs, inputs) is not None:
             groups.append(group)
             continue
         same: dict[str, list[int]] = {}  # values that no param can hold: one block each

@@ -300,6 +300,7 @@ def with_training(
     )
     quiet.passed = problems.passed  # the tensors its caller gives (inputs.py)
     quiet.list_changes = problems.list_changes  # what calls did to lists (appends.py)
+    quiet.__dict__["held"] = problems.__dict__.setdefault("held", {})  # ranks.opened
     module.training = True
     try:
         train = trace(module, quiet)

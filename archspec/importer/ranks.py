@@ -62,6 +62,30 @@ def computed_in_caller(child: nn.Module, args: Any, kwargs: Any) -> bool:
     return next(child.buffers(), None) is None and read_leaf(child) is None
 
 
+def opened(child: nn.Module, out: Any, problems: Problems | None) -> Any:
+    """A child's result as the container of tensors the model's run found it returns, a
+    dict by its keys or a tuple (list) by its length, each item a read of the call's result
+    (`out["low"]`, `out[0]`), so that its caller's trace can walk it: RetinaNet's
+    `list(features.values())`, `for f in feats`, `zip(names, results)`; the call itself for
+    a tensor, for torch's own modules and when the run tells nothing."""
+    from .slices import given_input
+
+    if problems is None or type(child).__module__.startswith("torch."):
+        return out
+    try:
+        with _untraced():
+            given_input(problems, child)  # the model's run records what each child returned
+    except _Unknown:
+        return out
+    found = problems.__dict__.get("held", {}).get(id(child))
+    if found is None:
+        return out
+    kind, keys = found
+    if kind == "a dict":
+        return {k: out[k] for k in keys}
+    return (list if kind == "a list" else tuple)(out[i] for i in range(keys))
+
+
 def keep_children_tracer(module: nn.Module | None = None, problems: Problems | None = None) -> Any:
     """An fx tracer keeping every child as one call; with `module` and `problems` (whose
     example input gives the module's input), one that decides branches on ranks too."""
@@ -99,7 +123,7 @@ def keep_children_tracer(module: nn.Module | None = None, problems: Problems | N
                 return forward(*args, **kwargs)
             out = super().call_module(m, forward, args, kwargs)
             mark_changed_lists(self, m, args, kwargs, out, problems)  # appends.py
-            return out
+            return opened(m, out, problems)
 
         def proxy(self, node: Any) -> Any:
             return RankProxy(node, self) if module is not None else super().proxy(node)

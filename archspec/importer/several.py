@@ -26,7 +26,6 @@ def output_names(reader: Any, node: Any) -> list[str] | None:
         u.op == "call_function" and u.target is operator.getitem and type(u.args[1]) in (int, str)
         for u in read
     ):
-        _passed_on(reader, node, read)
         return None
     from .slices import _node_shapes
 
@@ -49,8 +48,10 @@ def output_names(reader: Any, node: Any) -> list[str] | None:
         return None
     if count is None or count < 2 or not all(-count <= u.args[1] < count for u in read):
         return None
-    names = [reader._fresh(f"{node.name}_{i}") for i in range(count)]
-    reader.used.update(names)
+    names: list[str] = []
+    for i in range(count):  # each kept before the next is made (`_0`'s: node, node_1)
+        names.append(reader._fresh(f"{node.name}_{i}"))
+        reader.used.add(names[-1])
     reader.pieces[node] = names
     if returned or given:  # its tensors, each read where they are returned or given on
         cursor, items = node, []
@@ -63,33 +64,6 @@ def output_names(reader: Any, node: Any) -> list[str] | None:
             output.args = (whole,)
         _give_whole(node, given, list(whole) if keys is None else whole)
     return names
-
-
-def _passed_on(reader: Any, node: Any, read: list[Any]) -> None:
-    """E904 at the first step that reads a child's dict, tuple or list of tensors whole other
-    than a child module (`torch.relu(features)`, `self.conv(features)`, `features.values()`),
-    which its spec would read as one tensor and not compile; nothing for a child that
-    returns one tensor (found by the model's run on the example input)."""
-    from .functions import describe_target
-    from .slices import given_input
-    from .where import describe
-
-    given_input(reader.problems, reader.module)  # the run that records what it returned
-    held = reader.problems.__dict__.get("held", {}).get(
-        id(reader.module.get_submodule(str(node.target)))
-    )
-    if held is None:
-        return
-    user = next(u for u in read if not (u.target is operator.getitem and u.args[0] is node))
-    what = describe_target(user.op, user.target, user.args)
-    reader.fail(
-        "E904",
-        f"{describe(type(reader.module))}.forward passes {held} of tensors, what "
-        f"`self.{node.target}` returns, whole to {what}, which a spec gives one tensor",
-        user,
-        'read its tensors by key or position (`features["out"]`, `out[0]`), or give the '
-        "whole to a child module whose forward reads them (a block of several inputs)",
-    )
 
 
 def _given_whole(user: Any, node: Any) -> bool:

@@ -40,7 +40,7 @@ def input_shapes(
     lists: dict[int, list[Any]] | None = None,
     errors: list[str] | None = None,
     partial: bool = False,
-    held: dict[int, str] | None = None,
+    held: dict[int, tuple[str, Any]] | None = None,
 ) -> dict[int, tuple[Any, ...]]:
     """id(module) -> (shape, dtype, device, others) of the first tensor each module received
     (`others`: those of the tensors after it, when it was given only tensors) when `model`
@@ -50,7 +50,8 @@ def input_shapes(
     what each module's first call did to the lists it was given (appends.py), `errors` the
     first line of the model's own error when it does not run; `partial`: what the modules
     called before it failed received, rather than {}; `held` what each module that returned
-    tensors in a container returned first ("a dict", "a tuple", "a list")."""
+    tensors in a container returned first: ("a dict", its keys), ("a tuple", its length) or
+    ("a list", its length)."""
     import torch
 
     from .appends import list_changes, watch_lists
@@ -68,6 +69,10 @@ def input_shapes(
             more = args[1:] if all(isinstance(a, torch.Tensor) for a in args) else ()
             others = tuple((tuple(t.shape), t.dtype, t.device) for t in more)
             seen[id(module)] = (tuple(first.shape), first.dtype, first.device, others)
+        items = _tensor_items(args[0]) if first is None and args else None
+        if items:  # a list or dict of tensors (a YOLO head's): given_input reads them apart
+            listed = tuple((tuple(t.shape), t.dtype, t.device) for t in items)
+            seen.setdefault(("items", id(module)), (*listed[0], listed[1:]))  # type: ignore[index]
 
     def compare(module: Any, args: Any, kwargs: Any, output: Any) -> None:
         first, version, watched = versions.pop()
@@ -92,9 +97,19 @@ def input_shapes(
     return seen
 
 
-def _container_of_tensors(value: Any) -> str | None:
-    """ "a dict", "a tuple" or "a list" for such a container holding tensors only (a module's
-    output, several.passed_on), else None."""
+def _tensor_items(value: Any) -> list[Any] | None:
+    """The tensors of a list, tuple or dict holding tensors only, in order; else None."""
+    import torch
+
+    values = list(value.values()) if isinstance(value, dict) else value
+    if type(values) not in (tuple, list) or not values:
+        return None
+    return list(values) if all(isinstance(v, torch.Tensor) for v in values) else None
+
+
+def _container_of_tensors(value: Any) -> tuple[str, Any] | None:
+    """("a dict", its keys), ("a tuple", its length) or ("a list", its length) for such a
+    container holding tensors only (a module's output: ranks.opened), else None."""
     import torch
 
     values = list(value.values()) if isinstance(value, dict) else value
@@ -102,7 +117,9 @@ def _container_of_tensors(value: Any) -> str | None:
         return None
     if not all(isinstance(v, torch.Tensor) for v in values):
         return None
-    return "a dict" if isinstance(value, dict) else f"a {type(value).__name__}"
+    if isinstance(value, dict):
+        return ("a dict", list(value)) if all(isinstance(k, str) for k in value) else None
+    return f"a {type(value).__name__}", len(value)
 
 
 def given_input(problems: Any, module: Any, other: bool | str = False) -> tuple[Any, ...] | None:
@@ -116,7 +133,7 @@ def given_input(problems: Any, module: Any, other: bool | str = False) -> tuple[
     if problems.input_shapes is None:
         model, example = problems.example or (None, None)
         errors: list[str] = []
-        held = problems.__dict__.setdefault("held", {})  # several.passed_on
+        held = problems.__dict__.setdefault("held", {})  # ranks.opened
         problems.input_shapes = (
             {}
             if model is None
@@ -129,7 +146,7 @@ def given_input(problems: Any, module: Any, other: bool | str = False) -> tuple[
 
             problems.run_error = (_shape_text(example), errors[0])
     if not other:
-        return problems.input_shapes.get(id(module))
+        return _received(problems, problems.input_shapes, module)
     runs = problems.__dict__.setdefault("other_runs", {})
     if other not in runs:
         model, example = problems.example or (None, None)
@@ -150,7 +167,17 @@ def given_input(problems: Any, module: Any, other: bool | str = False) -> tuple[
             from . import _shape_text
 
             problems.__dict__["other_error"] = (_shape_text(bigger), errors[0])
-    return runs[other].get(id(module))
+    return _received(problems, runs[other], module)
+
+
+def _received(problems: Any, shapes: dict[Any, Any], module: Any) -> tuple[Any, ...] | None:
+    """What `module` received in a run's `shapes`: its first tensor and those after it, or,
+    for a module traced with the list (or dict) it is given as an input per item
+    (`Problems.passed`), that container's tensors."""
+    found = shapes.get(id(module))
+    if found is None and problems.passed.get(id(module)):
+        found = shapes.get(("items", id(module)))
+    return found
 
 
 def doubled_note(problems: Any) -> tuple[str, str]:

@@ -42,9 +42,12 @@ def node_of(item: Item, call: Callable[[Any], tuple[str, dict[str, Any]]]) -> di
         node["name"] = item.name
     if item.key is not None:
         node["key"] = item.key
+    reads = None  # the one input an `identity` of several reads (model._by_class)
     if item.kind == "block":
         block, args = call(item.module)
         node["type"] = block
+        if block == "identity":
+            reads, args = args.get("reads"), {}
         node.update(args)
         if item.outputs:  # a block of several outputs: its tensors' names
             node["names"] = list(item.outputs)
@@ -56,7 +59,7 @@ def node_of(item: Item, call: Callable[[Any], tuple[str, dict[str, Any]]]) -> di
         node["type"] = item.kind
         node.update(item.full)
     if item.inputs:
-        node["from"] = list(item.inputs)
+        node["from"] = list(item.inputs) if reads is None else [item.inputs[reads]]
     if item.train_only:
         node["train_only"] = True
     if item.eval_only:
