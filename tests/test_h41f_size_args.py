@@ -65,3 +65,32 @@ def test_a_child_given_a_product_of_sizes_is_refused_at_the_call() -> None:
     (message,) = _messages(OneBlock())
     assert "calls `self.blk` with size=" in message
     assert "sizes read in forward" in message
+
+
+class SizesFirst(nn.Module):
+    """timm's XCiT: `self.pos_embed(B, Hp, Wp)`, a Fourier position encoding of sizes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pos_embed = Encoding()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, _, H, W = x.shape
+        return x + self.pos_embed(B, H, W)
+
+
+class Encoding(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(2, 4, 1)
+
+    def forward(self, B: int, H: int, W: int) -> torch.Tensor:
+        ys = torch.arange(H, dtype=torch.float32)[:, None].expand(H, W)
+        xs = torch.arange(W, dtype=torch.float32)[None, :].expand(H, W)
+        return self.proj(torch.stack([ys, xs])[None].expand(B, -1, -1, -1))
+
+
+def test_a_child_given_sizes_first_says_so() -> None:
+    messages = [m for m in _messages(SizesFirst()) if "self.pos_embed" in m]
+    assert len(messages) == 1, messages
+    assert "(sizes read in forward), not a tensor first" in messages[0]

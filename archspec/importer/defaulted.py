@@ -168,9 +168,10 @@ def size_value(value: Any) -> bool:
 def other_than_one_tensor(child: Any, args: Any, kwargs: dict[str, Any]) -> str:
     """How a call gives a child other than tensors and its own defaults, for the refusal to
     say: `with scale=2.0 (its default: 1.0)`, `with *xs=(x,)`, `with c=[x, y]`."""
-    if not args or not hasattr(args[0], "op"):
+    if not args or not hasattr(args[0], "op") or size_value(args[0]):
         given = ", ".join([*map(_shown, args), *(f"{k}={_shown(v)}" for k, v in kwargs.items())])
-        return f"with ({given}), not a tensor first"
+        sizes = " (sizes read in forward)" if args and size_value(args[0]) else ""
+        return f"with ({given}){sizes}, not a tensor first"
     try:
         params = list(inspect.signature(child.forward).parameters.values())
     except (TypeError, ValueError):
