@@ -20,6 +20,8 @@ class _Join:
     kind: str
     sign: str
     hint: str
+    #: the dims joined are a product's batch dims, not a map's: no channels, its own hint
+    batch: bool = False
 
 
 #: The fix when the last dim of (N, F) features or (N, L, D) tokens differs: a 1x1 conv
@@ -54,8 +56,13 @@ def broadcast_all(join: _Join, inputs: Sequence[Shape], ctx: ShapeContext) -> Sh
     return tuple(out)
 
 
+def _joined(join: _Join, inputs: Sequence[Shape]) -> str:
+    """The inputs' shapes joined by the join's sign (`a + b`), or listed (`a, b`: matmul's)."""
+    return (", " if join.sign == "," else f" {join.sign} ").join(map(fmt, inputs))
+
+
 def _join_message(join: _Join, what: str, inputs: tuple[Shape, ...]) -> str:
-    shapes = f" {join.sign} ".join(map(fmt, inputs))
+    shapes = _joined(join, inputs)
     return f"{join.kind} joins inputs whose {what} differ: {{a}} vs {{b}} ({shapes})"
 
 
@@ -93,9 +100,11 @@ def _broadcast(
             out.append(y)
         else:
             # dim 1 is the channels of a map; of a rank-3 tensor it may be a sequence's tokens
-            what = "channels" if i == 1 and n >= 4 else f"dim {i}"
+            what = "channels" if i == 1 and n >= 4 and not join.batch else f"dim {i}"
             hint = (
-                _FEATURES_HINT
+                join.hint
+                if join.batch
+                else _FEATURES_HINT
                 if n in (2, 3) and i == n - 1
                 else (_DIM1_HINT if n == 3 and i == 1 else _join_hint(join, n, i))
             )
@@ -134,7 +143,7 @@ def _broadcast(
 
 
 def _either_message(join: _Join, what: str, inputs: tuple[Shape, ...]) -> str:
-    shapes = f" {join.sign} ".join(map(fmt, inputs))
+    shapes = _joined(join, inputs)
     return (
         f"{join.kind} joins inputs whose {what} differ: {{a}} vs {{b}}, and {{a}} is not 1 "
         f"to broadcast ({shapes})"
@@ -155,7 +164,7 @@ def _ambiguous_message(
     """Why archspec cannot say which input sizes such a join takes: both sides may be 1, and
     the result's size depends on which is. (Where only one may be, the result is the other
     side's either way: `ShapeContext.require_equal_or_one`.)"""
-    shapes = f" {join.sign} ".join(map(fmt, inputs))
+    shapes = _joined(join, inputs)
     result = "sum" if join.kind == "add" else "result"
     return (
         f"{join.kind} joins inputs whose {what} are {x} and {y}: for input sizes where one of "

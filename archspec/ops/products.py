@@ -59,7 +59,7 @@ def _batch(
 ) -> Shape:
     """The leading (batch) dims of the operands, broadcast as torch.matmul does (and
     F.scaled_dot_product_attention: one key and value head for all of q's heads)."""
-    join = _Join(kind, ",", hint)
+    join = _Join(kind, ",", hint, batch=True)
     return broadcast_all(join, [x[:-2] or (Dim.of(1),) for x in shapes], ctx)[
         : max(len(x) for x in shapes) - 2
     ]
