@@ -543,6 +543,14 @@ def from_module(model: nn.Module, example_input: Any, *, name: str | None = None
     return verified_text(model, example_input, name)
 
 
+def import_name(path: str, name: str | None = None) -> str:
+    """The spec's name `import_factory(path, name=name)` gives: `name`, checked (an
+    ImportFailure, E901, if it is no identifier), or the factory's own (`resnet50`)."""
+    from .importer.factory import spec_name
+
+    return spec_name(path, name)
+
+
 def import_factory(
     path: str,
     args: Sequence[str] = (),
@@ -560,10 +568,10 @@ def import_factory(
     dtype for all or a list of one per input (`input_dtype=["float32", "int64"]`)."""
     from .importer.factory import build_factory, example_inputs, forward_needs_cpu, parse_args
 
+    name = import_name(path, name)
     kwargs = parse_args(args)
     model = build_factory(path, kwargs)
     example = example_inputs(input, input_dtype, input_shape)
     if (on_cpu := forward_needs_cpu(model, example)) is not None:  # `torch.eye(3)` in forward
         model, example = build_factory(path, kwargs, cpu=True), on_cpu
-    default = path.rpartition(":")[2].rpartition(".")[2]
-    return from_module(model, example, name=name or default)
+    return from_module(model, example, name=name)

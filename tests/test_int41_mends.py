@@ -1,8 +1,14 @@
 """Integration mends of session 41: where two helpers' changes met."""
 
+from pathlib import Path
+
 import pytest
+from typer.testing import CliRunner
 
 import archspec
+from archspec import api
+from archspec.cli import app
+from archspec.errors import ImportFailure
 
 HEADS = """\
 archspec: 1
@@ -30,3 +36,26 @@ def test_a_products_batch_dims_that_do_not_broadcast_get_its_own_hint(
     assert "dim 1 differ: 4 vs 2 ((N, 4), (N, 2)" in d.message
     assert " , " not in d.message and "channels" not in d.message
     assert d.hint.startswith(hint) and "out_features" not in d.hint
+
+
+def test_an_empty_import_name_is_refused_not_taken_for_no_name(tmp_path: Path) -> None:
+    """`--name ""` imported under the factory's name, and `-o folder/` then wrote
+    `folder/.yaml`'s hint; an empty or odd name is E901 before any model is built."""
+    (tmp_path / "tinynet41.py").write_text(
+        "from torch import nn\n\n\nclass Net(nn.Sequential):\n"
+        "    def __init__(self) -> None:\n        super().__init__(nn.Linear(4, 2))\n"
+    )
+    factory = f"{tmp_path / 'tinynet41.py'}:Net"
+    assert api.import_name(factory) == "Net"
+    for bad in ("", "a b", "1net"):
+        with pytest.raises(ImportFailure, match="is not a valid name") as e:
+            archspec.import_factory(factory, input="1,4", name=bad)
+        assert e.value.diagnostics[0].code == "E901"
+        out = tmp_path / "out"
+        res = CliRunner().invoke(
+            app, ["import", factory, "--input", "1,4", "--name", bad, "-o", f"{out}/"]
+        )
+        assert res.exit_code == 1 and "E901" in res.output, res.output
+        assert not out.exists()
+    res = CliRunner().invoke(app, ["import", factory, "--input", "1,4", "--name", "tiny"])
+    assert res.exit_code == 0 and "name: tiny\n" in res.output, res.output

@@ -91,7 +91,7 @@ def import_(
     shapes, dtypes = _examples(input_text, input_dtype)
     target = None
     if output is not None:  # refused before the import, which may take a while
-        target = api.output_file(output, f"{name or factory.rpartition(':')[2]}.yaml")
+        target = api.output_file(output, f"{api.import_name(factory, name)}.yaml")
         api.check_target(target, kind=api.SPEC, force=force)
     text = api.import_factory(factory, args or [], input=shapes, name=name, input_dtype=dtypes)
     result = api.check(text)

@@ -35,6 +35,22 @@ _HINT = (
 )
 
 
+def spec_name(path: str, name: str | None) -> str:
+    """The name an import of `path` gives its spec: `name`, checked before any model is
+    built (E901: it is written into the spec and names the output file), or the factory's."""
+    if name is None:
+        return path.rpartition(":")[2].rpartition(".")[2]
+    from ..ops.names import check_name
+
+    try:
+        check_name(name)
+    except ValueError as exc:
+        raise ImportFailure(
+            str(exc), hint="--name is the spec's name: an identifier", code="E901"
+        ) from None
+    return name
+
+
 def _fail(message: str, hint: str = _HINT) -> ImportFailure:
     return ImportFailure(message, hint=hint, code="E901")
 
