@@ -314,7 +314,7 @@ def _read_of_result(node: Any) -> bool:
 def untraceable(cls: type, exc: BaseException, tracer: Any) -> Diagnostic:
     """E902 for a forward torch.fx could not trace, at the statement that failed, with the
     size read before it when one was (a value worked out from the input's size)."""
-    from .shapes import size_read_before
+    from .sizereads import size_read_before
 
     first = first_line(exc)
     hint = (
