@@ -6,6 +6,7 @@ Run it from the repository root::
     python -m tests.fuzz --examples 2000 --seed 7     # another seed, shorter
     python -m tests.fuzz --replay 7:1234              # re-run one example, print its spec
     python -m tests.fuzz --save-dir fuzz-failures     # also write each failing spec there
+    python -m tests.fuzz --more --examples 3000       # also from the specs users wrote in tests/
 
 Each example starts from one of `specs/*.yaml`, applies one to four random mutations to its
 data (drop, duplicate, add and rename keys; retype values; perturb numbers; splice subtrees
@@ -104,9 +105,38 @@ class Corpus:
     subtrees: list[Any] = field(default_factory=list)
 
 
-def load_corpus(specs_dir: Path = SPECS_DIR) -> Corpus:
-    """Read every shipped spec and collect its keys, names and subtrees."""
+#: The test folders whose specs `--more` adds to the shipped ones: networks users wrote from
+#: the docs, exercising what the shipped zoo does not (several inputs, `outputs:` mappings,
+#: `frozen:`, `tied:`, `pass_in_eval`, `reuse`, token models). Hostile fixtures are not bases.
+MORE_DIRS = ("newuser*", "keyed*", "h4*")
+
+
+def more_specs(time_limit: float = TIME_LIMIT) -> dict[str, str]:
+    """The specs under tests/ MORE_DIRS names that check alone within half of `time_limit`
+    CPU seconds (a slow base would fail every example drawn from it as a hang), by a
+    name that says where each is."""
+    tests = Path(__file__).resolve().parent
+    found: dict[str, str] = {}
+    for pattern in MORE_DIRS:
+        for path in sorted(p for d in sorted(tests.glob(pattern)) for p in d.rglob("*.yaml")):
+            text = path.read_text(encoding="utf-8")
+            start = time.process_time()
+            try:
+                data = load_yaml(text, str(path)).data
+                api.check(text if "use:" not in text else path)
+            except Exception:  # a base that does not load is no base
+                continue
+            if isinstance(data, dict) and time.process_time() - start < time_limit / 2:
+                found[path.relative_to(tests).with_suffix("").as_posix()] = text
+    return found
+
+
+def load_corpus(specs_dir: Path = SPECS_DIR, more: bool = False) -> Corpus:
+    """Read every shipped spec (and with `more`, the tests' user-written ones: more_specs)
+    and collect their keys, names and subtrees."""
     texts = {p.stem: p.read_text(encoding="utf-8") for p in sorted(specs_dir.glob("*.yaml"))}
+    if more:
+        texts |= more_specs()
     data = {name: load_yaml(text, f"specs/{name}.yaml").data for name, text in texts.items()}
     keys: set[str] = set()
     blocks: set[str] = set()
@@ -1052,9 +1082,10 @@ def run(
     compile_fraction: float = 0.1,
     save_dir: Path | None = None,
     out: Any = sys.stdout,
+    more: bool = False,
 ) -> int:
     """Run `examples` cases; print a summary; return the number of failures."""
-    corpus = load_corpus()
+    corpus = load_corpus(more=more)
     warm_up()
     outcomes: Counter[str] = Counter()
     codes: Counter[str] = Counter()
@@ -1123,10 +1154,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--save-dir", type=Path, help="write failing specs here")
     parser.add_argument("--replay", metavar="SEED:INDEX", help="run and print one example")
+    parser.add_argument(
+        "--more",
+        action="store_true",
+        help="also start from the specs users wrote in tests/ (newuser*, ...): newer features",
+    )
     args = parser.parse_args(argv)
     if args.replay:
         seed, _, index = args.replay.partition(":")
-        corpus = load_corpus()
+        corpus = load_corpus(more=args.more)
         warm_up()
         case = make_case(example_rng(int(seed), int(index)), corpus, args.compile_fraction)
         result = run_case(case, args.time_limit, args.hang_limit)
@@ -1144,6 +1180,7 @@ def main(argv: list[str] | None = None) -> int:
         hang_limit=args.hang_limit,
         compile_fraction=args.compile_fraction,
         save_dir=args.save_dir,
+        more=args.more,
     )
     return 1 if failures else 0
 
