@@ -61,7 +61,7 @@ from .outputkinds import SCHEMA as SCHEMA
 from .outputkinds import SPEC as SPEC
 from .outputkinds import TAIL_BYTES as TAIL_BYTES
 from .outputkinds import OutputKind as OutputKind
-from .outputkinds import shadowing
+from .outputkinds import misnamed, shadowing
 from .pathkinds import broken_link, own_stream, what_it_is, writable_through
 from .specbytes import read_input
 
@@ -200,7 +200,7 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
     try:
         st = os.lstat(target)
     except FileNotFoundError:
-        _refuse_own_package(target)
+        _refuse_own_package(target, kind)
         return _Plan(target)
     path = target
     if stat.S_ISLNK(st.st_mode):
@@ -212,13 +212,15 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
     fd = own_stream(st)
     if fd is not None:
         return _Plan(target, through=True, fd=fd)
-    _refuse_own_package(path)
+    _refuse_own_package(path, None)
     mode = st.st_mode
     if stat.S_ISREG(mode):
         if (read := read_input(st)) is not None:  # an input: --force is for other files
             same = os.path.abspath(read) == os.path.abspath(target)
             what = f"{'' if same else display_path(read) + ', '}a file this command reads"
             raise _cannot_write(target, f"it is {what}", hint=_INPUT_HINT)
+        if (why := misnamed(kind, target.name)) is not None:  # the name the user gave
+            raise _cannot_write(target, *why)
         if not force and not mode & 0o222:  # `chmod a-w`: said before its bytes are read
             raise EmitError(
                 f"refusing to overwrite {display_path(target)}: it is read-only (mode "
@@ -256,8 +258,11 @@ def _plan(target: Path, kind: OutputKind, force: bool) -> _Plan:
 _PACKAGE = Path(__file__).resolve().parent
 
 
-def _refuse_own_package(target: Path) -> None:
-    """E604 for a path inside archspec's package, whatever links lead there."""
+def _refuse_own_package(target: Path, kind: OutputKind | None) -> None:
+    """E604 for a path inside archspec's package, whatever links lead there, or for a new
+    file of `kind` under a name it is not read back by (outputkinds.misnamed)."""
+    if kind is not None and (why := misnamed(kind, target.name)) is not None:
+        raise _cannot_write(target, *why)
     real = Path(os.path.realpath(target))
     if real == _PACKAGE or _PACKAGE in real.parents:
         raise _cannot_write(

@@ -59,3 +59,41 @@ def test_an_empty_import_name_is_refused_not_taken_for_no_name(tmp_path: Path) -
         assert not out.exists()
     res = CliRunner().invoke(app, ["import", factory, "--input", "1,4", "--name", "tiny"])
     assert res.exit_code == 0 and "name: tiny\n" in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [
+        (["compile", "lenet5", "-o"], "net.yaml"),
+        (["compile", "lenet5", "-o"], "net"),
+        (["compile", "lenet5", "-o"], "net.pyc"),
+        (["compile", "lenet5", "-o"], "net.PY"),
+        (["new", "tiny", "-o"], "tiny.py"),
+        (["new", "tiny", "-o"], "tiny.txt"),
+    ],
+)
+def test_an_output_named_so_it_is_not_read_back_as_its_kind_is_e604(
+    tmp_path: Path, argv: list[str], name: str
+) -> None:
+    """`compile -o net.yaml` wrote Python source that `check` then read as a broken spec, and
+    `new -o tiny.py` a spec into a .py file: the name must be what the kind is read back by."""
+    out = tmp_path / name
+    res = CliRunner().invoke(app, [*argv, str(out)])
+    assert res.exit_code == 1, res.output
+    assert "E604" in res.output and "is read back only from a" in res.output
+    assert not out.exists()
+    existing = tmp_path / f"kept{out.suffix}"
+    existing.write_text("mine\n")
+    res = CliRunner().invoke(app, [*argv, str(existing), "--force"])
+    assert res.exit_code == 1 and existing.read_text() == "mine\n", res.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [(["compile", "lenet5", "-o"], "net.py"), (["new", "tiny", "-o"], "tiny.yml")],
+)
+def test_an_output_named_as_its_kind_is_written(tmp_path: Path, argv: list[str], name: str) -> None:
+    out = tmp_path / name
+    res = CliRunner().invoke(app, [*argv, str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.is_file()
