@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import archspec
@@ -97,3 +98,42 @@ def test_an_output_named_as_its_kind_is_written(tmp_path: Path, argv: list[str],
     res = CliRunner().invoke(app, [*argv, str(out)])
     assert res.exit_code == 0, res.output
     assert out.is_file()
+
+
+_RETURNS = """\
+import torch.nn as nn
+
+
+class Held(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return {ret}
+"""
+
+
+@pytest.mark.parametrize(("ret", "kind"), [("[self.c(x)]", "list"), ("(self.c(x),)", "tuple")])
+def test_a_network_returning_one_tensor_in_a_container_is_refused(
+    tmp_path: Path, ret: str, kind: str
+) -> None:
+    """It imported as a spec returning the bare tensor: the caller's `out[0]` then read the
+    first row where the model gave the tensor, and the import called itself exact."""
+    path = tmp_path / f"held41_{kind}.py"
+    path.write_text(_RETURNS.format(ret=ret))
+    with pytest.raises(ImportFailure) as e:
+        archspec.import_factory(f"{path}:Held", input="1,4")
+    (d,) = e.value.diagnostics
+    assert d.code == "E904"
+    assert f"returns a {kind} of one tensor" in d.message
+    assert "model(x)[0]" in (d.hint or "")
+
+
+def test_a_network_returning_several_tensors_in_a_list_still_imports(tmp_path: Path) -> None:
+    path = tmp_path / "held41_two.py"
+    path.write_text(_RETURNS.format(ret="[self.c(x), x]"))
+    text = archspec.import_factory(f"{path}:Held", input="1,4")
+    assert "outputs: [c, input]" in text
+    out = archspec.compile(text)(torch.rand(1, 4))
+    assert isinstance(out, tuple) and len(out) == 2

@@ -2,7 +2,8 @@
 network's output), a tuple of nodes (a block of several outputs, the network's `outputs:`
 list), or, for the network alone, a dict of nodes by text keys (its `outputs:` mapping, which
 makes the spec's forward return an OrderedDict of the same keys, as torchvision's segmentation
-models return `out` and `aux`). Anything else (None, a number, a block's dict) is E904."""
+models return `out` and `aux`). Anything else (None, a number, a block's dict, the network's
+list or tuple of one tensor) is E904."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def returned(reader: Any, output: Any, graph: Any) -> Returned:
     if output is not None and output in names:
         return names[output]
     if isinstance(output, tuple | list) and output and all(o in names for o in output):
+        if len(output) == 1 and reader.module is reader.problems.network:
+            return _one_held(reader, output, graph)
         return [names[o] for o in output]
     if _named_dict(output, names):
         if reader.module is reader.problems.network:
@@ -45,4 +48,20 @@ def _named_dict(output: Any, names: dict[Any, str]) -> bool:
         isinstance(output, dict)
         and bool(output)
         and all(isinstance(k, str) and v in names for k, v in output.items())
+    )
+
+
+def _one_held(reader: Any, output: Any, graph: Any) -> None:
+    """E904 for a network returning one tensor in a list or tuple (`return [self.head(x)]`): a
+    spec's network of one output returns the tensor itself, where a caller's `out[0]` would
+    silently read its first row instead of the tensor."""
+    kind = "list" if isinstance(output, list) else "tuple"
+    reader.fail(
+        "E904",
+        f"{describe(type(reader.module))}.forward returns a {kind} of one tensor, and a spec's "
+        f"network of one output returns the tensor itself (a caller's `out[0]` would read its "
+        f"first row)",
+        next(iter(n for n in graph.nodes if n.op == "output")),
+        "return the tensor itself, or import a wrapper whose forward does (`return "
+        "model(x)[0]`) and hold the one-item container in your own code",
     )
