@@ -131,12 +131,14 @@ def more_specs(time_limit: float = TIME_LIMIT) -> dict[str, str]:
     return found
 
 
-def load_corpus(specs_dir: Path = SPECS_DIR, more: bool = False) -> Corpus:
+def load_corpus(
+    specs_dir: Path = SPECS_DIR, more: bool = False, time_limit: float = TIME_LIMIT
+) -> Corpus:
     """Read every shipped spec (and with `more`, the tests' user-written ones: more_specs)
     and collect their keys, names and subtrees."""
     texts = {p.stem: p.read_text(encoding="utf-8") for p in sorted(specs_dir.glob("*.yaml"))}
     if more:
-        texts |= more_specs()
+        texts |= more_specs(time_limit)
     data = {name: load_yaml(text, f"specs/{name}.yaml").data for name, text in texts.items()}
     keys: set[str] = set()
     blocks: set[str] = set()
@@ -1085,7 +1087,7 @@ def run(
     more: bool = False,
 ) -> int:
     """Run `examples` cases; print a summary; return the number of failures."""
-    corpus = load_corpus(more=more)
+    corpus = load_corpus(more=more, time_limit=time_limit)
     warm_up()
     outcomes: Counter[str] = Counter()
     codes: Counter[str] = Counter()
@@ -1162,7 +1164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.replay:
         seed, _, index = args.replay.partition(":")
-        corpus = load_corpus(more=args.more)
+        corpus = load_corpus(more=args.more, time_limit=args.time_limit)
         warm_up()
         case = make_case(example_rng(int(seed), int(index)), corpus, args.compile_fraction)
         result = run_case(case, args.time_limit, args.hang_limit)
