@@ -88,7 +88,7 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
         if _tail_slice(args[1]):  # `x.size()[1:]`, `*x.shape[:2]`: sizes read one by one below
             return Sym("sizes", first.src, args[1].start or 0)
         return Sym("dim", first.src, args[1]) if isinstance(args[1], int) else None
-    if node.target is operator.getitem and first is not None and first.what in _SLICED:
+    if node.target is operator.getitem and first is not None and first.what in SLICED:
         start, i = first.index, args[1]  # `h, w = x.shape[2:]`: dims 2 and 3
         if isinstance(start, int) and type(i) is int and i >= 0 and (start >= 0 or start + i < 0):
             return Sym("dim", first.src, start + i)
@@ -114,7 +114,7 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
 
 #: a shape's trailing sizes: `x.shape[2:]` (spatial, also a size F.interpolate takes) or
 #: another slice from a dim on (`x.size()[1:]`, iterated by the tutorial's `num_flat_features`)
-_SLICED = ("spatial", "sizes")
+SLICED = ("spatial", "sizes")
 
 
 def _tail_slice(index: Any) -> bool:

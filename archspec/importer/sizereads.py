@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from .calls import attribute_read
-from .shapes import _SLICED, Sym, size_of
+from .shapes import SLICED, Sym, size_of
 
 
 def size_read_before(tracer: Any, tb: TracebackType | None = None) -> str | None:
@@ -31,7 +31,7 @@ def size_read_before(tracer: Any, tb: TracebackType | None = None) -> str | None
         if sym is None:
             continue
         syms[node] = sym
-        unpacked = bool(node.args) and getattr(syms.get(node.args[0]), "what", "") in _SLICED
+        unpacked = bool(node.args) and getattr(syms.get(node.args[0]), "what", "") in SLICED
         if sym.what in ("shape", "dim") and not unpacked:  # `ih` of `ih, iw = x.size()[-2:]`
             span = span_from_stack(node.stack_trace)
             what = f"`{_size_text(node)}`"
