@@ -33,6 +33,8 @@ from ..ops.shapectx import Message, RecordOnce
 from .domain import Domain
 from .family import family_memo
 from .pathshapes import PathShapes, Tree, declared_path_shapes, tree_memo
+from .positions import HINT as POSITIONS_HINT
+from .positions import View, follow_positions, index_room
 from .walkmemo import Kept, WalkMemo, replay, walk_key
 from .windows import clean_subtrees, declared_warnings_and_tree, window_warning, windowed_kinds
 
@@ -315,6 +317,7 @@ def _walk(
     `more`: the shapes of a block's inputs after the first (`Module.extra_inputs`)."""
     env: dict[str, Shape | None] = {INPUT: inp}
     several: dict[str, tuple[Shape | None, ...]] = {}
+    views: dict[str, View] | None = None  # position ids (passes/positions.py), once any
     if more:
         env.update(zip(module.extra_inputs, more))
     dot = prefix + "." if prefix else ""
@@ -338,7 +341,10 @@ def _walk(
                 if rows is not None and ins is not None:
                     rows.append(_row(dot + node.name, node, depth, ins, shape))
             else:
-                shape = _walk_node(node, dot + node.name, ins, depth, ctx, rows, node_train)
+                room = None if views is None else index_room(node, views, ins)
+                shape = _walk_node(node, dot + node.name, ins, depth, ctx, rows, node_train, room)
+                if shape is not None and (views is not None or node.kind == "buffer"):
+                    views = follow_positions(node, views, ins, shape)
         if type(shape) is _Several:  # a block instance of several outputs: their shapes
             several[node.name] = shape.shapes
             shape = shape.shapes[0]
@@ -366,13 +372,17 @@ def _walk_node(
     ctx: _Collect,
     rows: list[NodeShape] | None,
     train: bool,
+    room: tuple[Dim, str] | None = None,
 ) -> Shape | None:
     """One layer's shape, its row added; None when a training-only layer fails, which is
-    recorded in `ctx` and leaves no row."""
+    recorded in `ctx` and leaves no row. `room`: a lookup's of position ids
+    (positions.index_room), which must be at least 1."""
     ctx.node, ctx.span, ctx.train = path, node.span, train
     made = len(ctx.constraints)
     try:
         shape = REGISTRY[node.kind].infer(dict(node.attrs), ins, ctx).shape
+        if room is not None:
+            ctx.require_positive(room[0], "E409", room[1], POSITIONS_HINT)
     except ShapeFailure as exc:
         diagnostic = Diagnostic(exc.code, f"{path}: {exc.message}", node.span, exc.hint)
         if not train:
