@@ -107,6 +107,13 @@ def _imported_text(model: nn.Module, example_input: torch.Tensor, name: str | No
     (shape, dtype), *more = zip(shapes, dtypes, strict=True)
     spec_name = name or _snake(type(model).__name__)
     text = render(imported, spec_name, shape, dtype, more)
+    return _bounds_met(imported, _named_sizes(imported, spec_name, text, shape, dtype, more))
+
+
+def _named_sizes(
+    imported: Any, spec_name: str, text: str, shape: list[Any], dtype: str, more: list[Any]
+) -> str:
+    """The spec `text` with its input's sizes named (`_sizes_named`) where that checks clean."""
     sized = None if more else _sizes_named(shape, dtype)
     if sized is None:
         return text
@@ -119,6 +126,32 @@ def _imported_text(model: nn.Module, example_input: torch.Tensor, name: str | No
     # token ids, and tokens sequence first, name their sizes wherever that checks clean
     named = dtype == "int64" or shape[0] != "N" or not _generalises(written)
     return other if named and _generalises(check(other)) else text
+
+
+def _bounds_met(imported: Any, text: str) -> str:
+    """`text`, once its domain is seen to imply every assertion of the forward that bounds
+    a size of the input (bounds.py); ImportFailure (E903) at the first it does not."""
+    if not imported.bounds:
+        return text
+    from ..api import check
+    from .bounds import unmet_bound
+
+    report = check(text)
+    if not report.ok:  # refused downstream, for its own reason
+        return text
+    unmet = unmet_bound(imported.bounds, report)
+    if unmet is None:
+        return text
+    takes = report.domain_text or "sizes past it"
+    raise ImportFailure(
+        f"the forward asserts {unmet.text} of its input, and the imported spec does not bound "
+        f"that size so ({takes}): no kind states such an assertion",
+        span=unmet.span,
+        hint="a spec bounds a size through its layers only (a table of positions, a "
+        "`check_size`): remove the assertion from forward (or make it in a module that wraps "
+        "the imported one)",
+        code="E903",
+    )
 
 
 #: The names of a features-last input's sizes, by how many it has.

@@ -44,6 +44,8 @@ class Imported:
     frozen: list[str] = field(default_factory=list)
     #: each parameter's later name to its first, for one held under two (`tied:`)
     tied: dict[str, str] = field(default_factory=dict)
+    #: the forward's assertions bounding a size of the input, which the domain must imply
+    bounds: list[Any] = field(default_factory=list)
 
 
 def _walk_items(items: list[Item]) -> list[Item]:
@@ -201,6 +203,7 @@ def import_model(model: nn.Module, example_input: Any = None) -> Imported:
     imported.inputs = list(root.inputs or [])
     imported.frozen = frozen_paths(model)  # parameters it keeps from training
     imported.tied = tied_parameters(model)  # parameters held under two names
+    imported.bounds = found.bounds  # checked against the written spec's domain
     return imported
 
 

@@ -98,6 +98,10 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
         return first  # `H // 1`, `W * 1` (a stride of 1, MobileNet-v4's query_strides): H
     if node.target is operator.eq and first is not None and isinstance(args[1], int):
         return Sym("eq", value=(first, args[1]))
+    if node.target in _BOUNDS and len(args) == 2:  # `t <= self.block_size`, `16 >= t`
+        bound = _bound(node.target, args, syms)
+        if bound is not None:
+            return bound
     if node.target not in _ARITH and node.target not in _COMPARE:
         return None
     from .shapesums import joins_shapes
@@ -109,6 +113,22 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
     if not nodes or not all(a in syms for a in nodes):
         return None
     return Sym("derived") if node.target in _ARITH else Sym("cond")
+    return None
+
+
+#: the comparisons a bound on one size makes, and each read the other way round (`16 >= t`)
+_BOUNDS = {operator.lt: operator.gt, operator.le: operator.ge}
+_BOUNDS.update({v: k for k, v in _BOUNDS.items()})
+
+
+def _bound(op: Any, args: Any, syms: dict[Any, Sym]) -> Sym | None:
+    """`Sym("bound", value=(dim, op, k))` for a dim of a tensor compared with an int (either
+    side first), else None."""
+    left, right = syms.get(args[0]), syms.get(args[1])
+    if left is not None and left.what == "dim" and type(args[1]) is int:
+        return Sym("bound", value=(left, op, args[1]))
+    if right is not None and right.what == "dim" and type(args[0]) is int:
+        return Sym("bound", value=(right, _BOUNDS[op], args[0]))
     return None
 
 
@@ -475,11 +495,14 @@ def _unstated_assertion(reader: Any, node: Any) -> bool:
 
 def _assertion(reader: Any, node: Any) -> bool:
     from .asserts import partial_assertion
+    from .bounds import bounds_input
     from .slices import _node_shapes
 
     cond = reader.syms.get(node.args[0]) if node.args else None
     if cond is None:
         return False
+    if cond.what == "bound" and bounds_input(reader, node, cond):
+        return True  # the spec's domain must imply it: checked once the spec is made
     if cond.what != "eq":
         return _unstated_assertion(reader, node)
     dim, size = cond.value

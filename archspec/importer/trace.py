@@ -119,6 +119,8 @@ class Problems:
         self.notes: list[str] = []  # what the example input decided: the spec's header says
         #: id(module) -> its forward's arguments its caller gives tensors (inputs.py)
         self.passed: dict[int, dict[str, int | None]] = {}
+        #: the network's assertions bounding a size of its input (bounds.py)
+        self.bounds: list[Any] = []
 
     def add(self, diag: Diagnostic) -> None:
         key = (diag.code, diag.message, diag.span)
