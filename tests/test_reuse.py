@@ -401,11 +401,12 @@ def test_reuses_of_reuses_count_what_they_run() -> None:
     assert archspec.check(text, max_layers=20_000).ok
 
 
-def test_a_reuse_of_a_block_of_several_inputs_is_refused() -> None:
+def test_a_reuse_of_a_block_of_several_inputs_given_one_is_refused() -> None:
+    # a block of several inputs is called again on as many (test_reuse_several_inputs.py)
     text = _spec(
         """\
         - {name: j, type: Join, from: [input, input]}
-        - {name: b, type: reuse, node: j}
+        - {name: b, type: reuse, node: j, from: j}
         """,
         blocks="""\
         blocks:
@@ -416,7 +417,8 @@ def test_a_reuse_of_a_block_of_several_inputs_is_refused() -> None:
               - {name: s, type: add, from: [c, skip]}
         """,
     )
-    assert "several inputs" in _located(text, "E314", "j}").message
+    message = _located(text, "E305", "j}").message
+    assert "which takes 2 inputs (x, skip), and `from` names 1" in message
 
 
 def test_import_writes_the_second_call_of_a_child_as_a_reuse() -> None:

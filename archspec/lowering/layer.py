@@ -74,7 +74,7 @@ def _lower_op(lw: Lowerer, site: Site, plan: ItemPlan, pieces: list[str]) -> str
     if None in site.in_shapes:
         raise Skip
     if op.reads_nodes:
-        attrs = bind_target(lw, scope, item, attrs)
+        attrs = bind_target(lw, scope, item, attrs, inputs)
     if plan.computed_names:
         attrs[op.names_field] = pieces  # type: ignore[index]
     if pieces:

@@ -2,7 +2,9 @@
 
 The name is looked up as `from` names are (this list only, earlier nodes only), and what it
 names must be a module of its own: a layer that is a child module of one input, a
-`sequential` or a block instance of one input. The node found goes into the private
+`sequential` or a block instance (of several inputs too: the reuse's `from` then names one
+node per input, in the block's order: a recurrent cell `[x, h]` called again on each step's
+input and state). The node found goes into the private
 attribute `ops.reuse.TARGET`, whose rules the reuse's shape rule runs again on the reuse's
 own input.
 """
@@ -26,9 +28,12 @@ _WHAT = (
 )
 
 
-def bind_target(lw: Lowerer, scope: Scope, item: Item, attrs: dict[str, Any]) -> dict[str, Any]:
-    """`attrs` with the reused node (E305 for a name it cannot reach, E314 for a node that
-    is no module of its own; Skip after either)."""
+def bind_target(
+    lw: Lowerer, scope: Scope, item: Item, attrs: dict[str, Any], inputs: tuple[str, ...]
+) -> dict[str, Any]:
+    """`attrs` with the reused node (E305 for a name it cannot reach or a count of `inputs`
+    the module does not take, E314 for a node that is no module of its own; Skip after
+    any)."""
     name = attrs["node"]
     ypath = item.ypath + ("node",)
     target = next((n for n in reversed(scope.nodes) if n.name == name), None)
@@ -56,6 +61,19 @@ def bind_target(lw: Lowerer, scope: Scope, item: Item, attrs: dict[str, Any]) ->
             "E314", f"`reuse` names `{name}`, {bad}: there is no module to call again", ypath, hint
         )
         raise Skip
+    takes = target.child.input_names if target.child is not None else ()
+    if len(inputs) != max(len(takes), 1):
+        lw.error(
+            "E305",
+            f"`reuse` calls `{name}` again, which takes "
+            + (f"{len(takes)} inputs ({', '.join(takes)})" if takes else "one input")
+            + f", and `from` names {len(inputs)}",
+            item.ypath + ("from",),
+            "give `from` one node per input of the module, in its order"
+            if takes
+            else "give `from` one name; join several first with add or concat",
+        )
+        raise Skip
     return {**attrs, TARGET: target, REPLAYED: layers}
 
 
@@ -67,13 +85,12 @@ def _replayed(target: Node) -> int:
 
 
 def _no_module(target: Node) -> tuple[str, str]:
-    """What `target` is when it has no module of one input to call again, and the hint;
+    """What `target` is when it has no module to call again (of one output), and the hint;
     ("", "") for a module."""
     if target.child is not None:
         if len(target.child.outputs) > 1:  # its call's `names` read the tuple it returns
             return "a block of several outputs", "reuse a module of one output"
-        several = bool(target.child.input_names)
-        return ("a block of several inputs", "reuse a module of one input") if several else ("", "")
+        return "", ""
     if target.is_module:
         if REGISTRY[target.kind].arity != 1:  # departition, maxunpool2d: a reuse gives one
             return "a layer of several inputs", "reuse a module of one input"

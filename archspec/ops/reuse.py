@@ -63,6 +63,7 @@ def replay(target: Node, inputs: Sequence[Shape], ctx: ShapeContext, visit: Visi
         return shape
     module = target.child
     env: dict[str, Shape] = {INPUT: inputs[0]}
+    env.update(zip(module.extra_inputs, inputs[1:]))  # a block of several inputs: each one's
     for node in module.nodes:
         env[node.name] = replay(node, tuple(env[i] for i in node.inputs), ctx, visit)
     return env[module.outputs[0].name]
@@ -93,6 +94,9 @@ class ReuseCall(Op):
     style = "function"
     category = "merge"
     reads_nodes = True
+    #: a block of several inputs is called again on as many (lowering/reuse.py checks the
+    #: count): up to schema.MAX_BLOCK_INPUTS, which ops/ cannot import
+    optional_inputs = 15
     summary = "calls an earlier node's module again on another input (shared weights)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
@@ -118,12 +122,13 @@ class ReuseCall(Op):
         raise TypeError("a reuse node calls its module, not a function")
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        """`self.mlp(x)`, what tells two reuses apart in a class's lines (the emitter writes
-        the call as the reused node's own line does: `self.convs[0](x)` for a list entry)."""
+        """`self.mlp(x)` (`self.cell(x, h)` for a block of several inputs), what tells two
+        reuses apart in a class's lines (the emitter writes the call as the reused node's own
+        line does: `self.convs[0](x)` for a list entry)."""
         name = a["node"]
         plain = name.isascii() and name.isidentifier() and not iskeyword(name)
         attr = f"self.{name}" if plain else None
-        return f"{attr or f'getattr(self, {lit(name)})'}({a['_inputs'][0]})"
+        return f"{attr or f'getattr(self, {lit(name)})'}({', '.join(a['_inputs'])})"
 
 
 def call_counts(attrs: Mapping[str, Any], inputs: Sequence[Shape]) -> tuple[Dim, Dim]:

@@ -561,6 +561,8 @@ def output_again(
     block's class output with the first call's arguments (the dims but the channels the new
     input's), a sequential's items in turn; () where a part was never rendered."""
     child, seen = target.child, rendered.get(id(target))
+    if child is not None and child.input_names:  # a class's output of several inputs' dims
+        return ()  # is the reuse's own (reused_step), not the first input's alone
     if child is not None and child.block is None and child.is_chain:
         vals: dict[str, Dims] = {INPUT: ins[0]}
         sizes: dict[str, Shape] = {INPUT: shapes[0]}
