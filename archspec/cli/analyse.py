@@ -10,6 +10,7 @@ import enum
 import itertools
 import json
 import os
+import re
 import sys
 import warnings
 from collections.abc import Collection
@@ -302,7 +303,7 @@ def _without_libraries(
 def _print_outputs(result: api.CheckReport) -> None:
     """The output shapes on one line; one line each, the training-only ones labelled, when
     the model returns some in training mode only (eval mode returns the others)."""
-    keys = [f"{api.escape_text(k)}: " for k in result.output_keys]
+    keys = [f"{_key_text(k)}: " for k in result.output_keys]
     if len(keys) != len(result.outputs):  # a tensor or a tuple, not a mapping
         keys = [""] * len(result.outputs)
     if not any(result.training_only):
@@ -327,6 +328,19 @@ def _print_diagnostics(result: api.CheckReport, shown: set[tuple[str, str]], col
         shown.add((str(result.file), text))
         print(text, file=sys.stderr)
     return repeated
+
+
+#: an output key printed as it is written: one that could read as part of the line's own
+#: `key: shape, key: shape` layout (`x: y`, `a, b`) or that has spaces at an end is quoted
+_PLAIN_KEY = re.compile(r"[^\s:,\"'][^:,\"']*(?<=\S)|[^\s:,\"']")
+
+
+def _key_text(key: str) -> str:
+    """An output key as `check` prints it: as written, or quoted (JSON's escapes) when it
+    holds what the line uses to separate keys and shapes."""
+    if _PLAIN_KEY.fullmatch(key):
+        return api.escape_text(key)
+    return api.escape_text(json.dumps(key, ensure_ascii=False))
 
 
 def _shape(shape: tuple[object, ...]) -> str:
