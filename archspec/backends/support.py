@@ -9,15 +9,14 @@ and `compile` would refuse here at the spec's `class_name:` line, with the same 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
 from ..errors import Diagnostic, EmitError
-from ..ir import Graph, Module, Node
+from ..ir import Graph, Node
 from ..ops import REGISTRY, Op
 from ..ops.names import is_free_name
-from ..ops.support import DEFINED
+from ..ops.support import DEFINED, STATEMENTS
 from .selfcheck import fx_wrap_target
 
 
@@ -57,60 +56,65 @@ def support_errors(graph: Graph) -> list[Diagnostic]:
 
 def _wanted(graph: Graph) -> list[tuple[str, str]]:
     """(kind, text) of each support text a node asks for, once each; a `functional`
-    kind's (a module class) only where one of its nodes is a module."""
+    kind's (a module class) only where one of its nodes is a module.
+
+    Every node in registration order, depth first, as `iter_nodes` gives them, except the
+    nodes of a child module that copies one met already (`Module.copy_of`: the lowering
+    memo's re-rooted copies, the same nodes at another path), which ask for the same texts:
+    `check` runs this for every spec, and a ResNet-152's 36 Bottlenecks are one. One loop
+    (a generator's step per node, and a list searched for each text asked again, were most
+    of its time)."""
     wanted: list[tuple[str, str]] = []
+    found: set[tuple[str, str]] = set()  # what `wanted` holds, to look up
     asked: dict[str, Op] = {}  # kinds whose one text is in `wanted` already
-    for node in _distinct_nodes(graph.root):
-        if node.child is not None:
-            continue
-        op = REGISTRY[node.kind]
-        if not node.is_module and op.style == "module":
-            continue
-        if node.kind in asked and asked[node.kind] is op:  # the kind's one text: asked for
-            continue
-        try:
-            text: Any = op.emit_support_for(node.attrs)
-        except Exception as exc:
-            raise EmitError(
-                f"layer kind `{node.kind}` failed to give its support code: "
-                f"{type(exc).__name__}: {exc}",
-                span=node.span,
-            ) from None
-        pieces = text if isinstance(text, tuple) else (text,)
-        if not all(isinstance(piece, str) for piece in pieces):
-            raise EmitError(
-                f"layer kind `{node.kind}` gave support code of type "
-                f"{type(text).__name__}: `emit_support` returns source text, a str "
-                "(`emit_support_for`: a str or a tuple of str)",
-                span=node.span,
-            )
-        if type(op).emit_support_for is Op.emit_support_for:  # the same for every node
-            asked[node.kind] = op
-        for piece in pieces:
-            if (node.kind, piece) not in wanted:
-                wanted.append((node.kind, piece))
+    seen: set[int] = set()
+    stack = [iter(graph.root.nodes)]
+    while stack:
+        for node in stack[-1]:
+            child = node.child
+            if child is not None:
+                origin = id(child.copy_of or child)
+                if origin in seen:
+                    continue
+                seen.add(origin)
+                stack.append(iter(child.nodes))
+                break  # its nodes next; this module's iterator goes on after them
+            kind = node.kind
+            op = REGISTRY[kind]
+            if not node.is_module and op.style == "module":
+                continue
+            if asked.get(kind) is op:  # the kind's one text: asked for
+                continue
+            for piece in _asked(node, op):
+                if (kind, piece) not in found:
+                    found.add((kind, piece))
+                    wanted.append((kind, piece))
+            if type(op).emit_support_for is Op.emit_support_for:  # the same for every node
+                asked[kind] = op
+        else:
+            stack.pop()
     return wanted
 
 
-def _distinct_nodes(root: Module) -> Iterator[Node]:
-    """Every node in registration order, depth first, as `iter_nodes` gives them, except the
-    nodes of a child module that copies one met already (`Module.copy_of`: the lowering
-    memo's re-rooted copies, the same nodes at another path), which ask for the same texts:
-    `check` runs this for every spec, and a ResNet-152's 36 Bottlenecks are one."""
-    seen: set[int] = set()
-    stack = [iter(root.nodes)]
-    while stack:
-        node = next(stack[-1], None)
-        if node is None:
-            stack.pop()
-            continue
-        yield node
-        child = node.child
-        if child is not None:
-            origin = id(child.copy_of or child)
-            if origin not in seen:
-                seen.add(origin)
-                stack.append(iter(child.nodes))
+def _asked(node: Node, op: Op) -> tuple[str, ...]:
+    """The support texts `op` gives for `node`; EmitError when it fails or gives no text."""
+    try:
+        text: Any = op.emit_support_for(node.attrs)
+    except Exception as exc:
+        raise EmitError(
+            f"layer kind `{node.kind}` failed to give its support code: "
+            f"{type(exc).__name__}: {exc}",
+            span=node.span,
+        ) from None
+    pieces = text if isinstance(text, tuple) else (text,)
+    if not all(isinstance(piece, str) for piece in pieces):
+        raise EmitError(
+            f"layer kind `{node.kind}` gave support code of type "
+            f"{type(text).__name__}: `emit_support` returns source text, a str "
+            "(`emit_support_for`: a str or a tuple of str)",
+            span=node.span,
+        )
+    return pieces
 
 
 @lru_cache(maxsize=256)
@@ -118,19 +122,21 @@ def _support_names(kind: str, source: str) -> tuple[str, ...]:
     """The names a support text defines; it must hold only class and function definitions,
     and `torch.fx.wrap` of those functions (parsed once per text: every spec of a kind asks
     for the same one; a text `ops.support` cut out of a file the package ships is known to
-    be definitions, whose names it kept: no parse)."""
+    be definitions, whose names it kept, or its statements are the file's: no parse)."""
     made = DEFINED.get(source)  # a text ops.support cut out of a file the package ships
     if made is not None and all(is_free_name(name) for name in made):
         return made
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        raise EmitError(
-            f"layer kind `{kind}`: its emitted support code does not parse: {exc.msg}"
-        ) from None
+    body = STATEMENTS.get(source)  # such a text's statements, as its file was parsed
+    if body is None:
+        try:
+            body = ast.parse(source).body
+        except SyntaxError as exc:
+            raise EmitError(
+                f"layer kind `{kind}`: its emitted support code does not parse: {exc.msg}"
+            ) from None
     names: list[str] = []
     functions: set[str] = set()
-    for stmt in tree.body:
+    for stmt in body:
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
             continue  # a docstring
         if fx_wrap_target(stmt) in functions:

@@ -39,6 +39,11 @@ _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 #: text is a class or function definition of a file the package ships, so the emitter's
 #: check of a kind's support text (backends.support) need not parse it again.
 DEFINED: dict[str, tuple[str, ...]] = {}
+#: The statements of each text `definitions` cut out of a whole file that holds more than
+#: definitions (`torch.fx.wrap` calls beside them), by the text: the file's own statements,
+#: parsed once already, which the emitter's check of the names a text defines
+#: (backends.support) reads instead of parsing the text again (a window attention's is 12 kB).
+STATEMENTS: dict[str, list[ast.stmt]] = {}
 
 
 def _segment(path: Path, node: ast.stmt) -> str:
@@ -69,6 +74,8 @@ def definitions(file: Path | str, *names: str) -> str:
         text = "".join(_lines(path)[defs[0].lineno - 1 : end.lineno - 1]).strip() + "\n"
         if all(isinstance(s, (ast.ClassDef, ast.FunctionDef)) for s in inside):
             DEFINED.setdefault(text.strip("\n"), tuple(s.name for s in inside))
+        else:
+            STATEMENTS.setdefault(text.strip("\n"), inside)
         return text
     found = {s.name: _segment(path, s) for s in defs if s.name in names}
     missing = [n for n in names if not found.get(n)]
