@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
+from typing import TYPE_CHECKING
 
 from .lazymethods import dataclass
+
+if TYPE_CHECKING:  # pragma: no cover
+    from importlib import metadata
 
 #: How much of the end of an existing file is searched for a kind's `tail` mark.
 TAIL_BYTES = 512
@@ -93,9 +98,14 @@ def shadowing(kind: OutputKind, file_name: str) -> tuple[str, str] | None:
     stem, dot, suffix = file_name.rpartition(".")
     if kind is not MODULE or not dot or suffix != "py":
         return None
-    if stem != "torch" and stem not in sys.stdlib_module_names:
+    if stem == "torch":
+        whose = "the torch package"
+    elif stem in sys.stdlib_module_names:
+        whose = f"Python's own module `{stem}`"
+    elif (dist := required_modules().get(stem)) is not None:
+        whose = f"the module `{stem}` of {dist}, which torch or archspec imports"
+    else:
         return None
-    whose = "the torch package" if stem == "torch" else f"Python's own module `{stem}`"
     return (
         f"a module named {file_name} shadows {whose} for any Python run in its "
         "folder (torch's import fails there, and the module's own `import torch` with it)",
@@ -114,3 +124,52 @@ def misnamed(kind: OutputKind, file_name: str) -> tuple[str, str] | None:
         f"a {kind.name} is read back only from a {kind.suffixes[0]} file",
         f"name it so: -o {stem or 'out'}{kind.suffixes[0]}",
     )
+
+
+#: The distributions whose requirements `required_modules` follows.
+_ROOTS = ("torch", "archspec")
+
+
+@functools.cache
+def required_modules() -> dict[str, str]:
+    """The top-level modules of torch's and archspec's installed requirements, followed
+    transitively (an extra's are not), each with its distribution's name: a module written
+    under one of these names is found first by a Python run in its folder, which then fails
+    to import torch or archspec (`typing_extensions.py`, `yaml.py`, `sympy.py`)."""
+    from importlib import metadata  # only a module's writer asks, once
+
+    modules: dict[str, str] = {}
+    seen: set[str] = set()
+    todo = list(_ROOTS)
+    while todo:
+        key = re.sub(r"[-_.]+", "-", todo.pop()).lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            dist = metadata.distribution(key)
+        except (metadata.PackageNotFoundError, ValueError, OSError):
+            continue  # not installed: nothing of it can be shadowed
+        for name in _top_level(dist):
+            modules.setdefault(name, dist.metadata["Name"] or key)
+        for requirement in dist.requires or ():
+            m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+            if m and "extra" not in requirement.partition(";")[2]:
+                todo.append(m.group(1))
+    return modules
+
+
+def _top_level(dist: metadata.Distribution) -> set[str]:
+    """The names `import` finds `dist` by: its top_level.txt, else the first parts of the
+    files its RECORD lists (a package folder or a module file)."""
+    listed = dist.read_text("top_level.txt")
+    if listed:
+        return {line.strip() for line in listed.splitlines() if line.strip().isidentifier()}
+    names: set[str] = set()
+    for file in dist.files or ():
+        first = file.parts[0] if file.parts else ""
+        if len(file.parts) > 1 and first.isidentifier():
+            names.add(first)
+        elif len(file.parts) == 1 and first.endswith(".py"):
+            names.add(first[:-3])
+    return {n for n in names if n.isidentifier() and n != "__pycache__"}
