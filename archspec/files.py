@@ -147,8 +147,13 @@ def check_target(
 def output_file(target: str, name: str, *, into: bool = False) -> Path:
     """The file an -o names: a folder (one there, or any path ending in a separator) holds
     `name` when `into` (compile's `<name>.py`), and is E604 otherwise, the hint naming that
-    file. The trailing separator counts: `-o out/` never writes a file called `out`."""
-    folder = target.endswith(("/", os.sep)) or os.path.isdir(target)
+    file. The trailing separator counts: `-o out/` never writes a file called `out`, nor
+    does `-o out/.`, which the system reads as the folder `out` and a Path as `out`."""
+    folder = (
+        target.endswith(("/", os.sep))
+        or os.path.basename(target) in (".", "..")
+        or os.path.isdir(target)
+    )
     if not folder:
         return Path(target)
     if into:
