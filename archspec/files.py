@@ -145,16 +145,11 @@ def check_target(
 
 
 def output_file(target: str, name: str, *, into: bool = False) -> Path:
-    """The file an -o names: a folder (one there, or any path ending in a separator) holds
-    `name` when `into` (compile's `<name>.py`), and is E604 otherwise, the hint naming that
-    file. The trailing separator counts: `-o out/` never writes a file called `out`, nor
-    does `-o out/.`, which the system reads as the folder `out` and a Path as `out`."""
-    folder = (
-        target.endswith(("/", os.sep))
-        or os.path.basename(target) in (".", "..")
-        or os.path.isdir(target)
-    )
-    if not folder:
+    """The file an -o names: a folder (one there, or any path ending in a separator or `/.`,
+    which Path drops) holds `name` when `into` (compile's `<name>.py`), and is E604 otherwise,
+    the hint naming that file: `-o out/` or `out/.` never writes a file called `out`."""
+    folder = target.endswith(("/", os.sep)) or os.path.basename(target) in (".", "..")
+    if not (folder or os.path.isdir(target)):
         return Path(target)
     if into:
         return Path(target) / name
