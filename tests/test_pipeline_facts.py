@@ -70,6 +70,7 @@ NEWER_CATEGORY = {
     "addcmul": "merge",
     "normalize": "merge",
     "elementwise": "merge",
+    "pow": "merge",
     "vector_norm": "pool",
     "std_conv2d": "conv",
     "blur_pool2d": "pool",

@@ -132,6 +132,11 @@ def _scaled_dot_product_attention_spec() -> type[LayerSpec]:
             None, description="the factor of the scores; default 1 / sqrt(E), torch's"
         )
         is_causal: Bool = Field(False, description="mask each query from the keys after it")
+        enable_gqa: Bool = Field(
+            False,
+            description="grouped-query attention: k and v hold fewer heads (dim -3), each "
+            "shared by as many of q's in turn (torch's `enable_gqa`, LLaMA's repeat_kv)",
+        )
 
     return ScaledDotProductAttentionSpec
 
@@ -163,6 +168,8 @@ class ScaledDotProductAttention(_FunctionOp):
             partial(_inner_message, self.kind, "k's and v's lengths", shapes),
             "k and v need one token per key",
         )
+        if attrs["enable_gqa"] is True:
+            shapes = _grouped_heads(self.kind, shapes)
         hint = "give q, k and v the same batch dims (N, heads), or 1 where one is shared"
         batch = _batch(self.kind, shapes, ctx, hint)  # broadcast, as torch's
         if len(inputs) == 4:
@@ -181,6 +188,8 @@ class ScaledDotProductAttention(_FunctionOp):
             kwargs["scale"] = attrs["scale"]
         if attrs["is_causal"]:
             kwargs["is_causal"] = True
+        if attrs["enable_gqa"]:
+            kwargs["enable_gqa"] = True
         return F.scaled_dot_product_attention, kwargs
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
@@ -189,7 +198,39 @@ class ScaledDotProductAttention(_FunctionOp):
             args.append(f"scale={lit(a['scale'])}")
         if a["is_causal"] is not False:
             args.append(f"is_causal={lit(a['is_causal'])}")
+        if a["enable_gqa"] is not False:
+            args.append(f"enable_gqa={lit(a['enable_gqa'])}")
         return f"F.scaled_dot_product_attention({', '.join(args)})"
+
+
+def _grouped_heads(kind: str, shapes: tuple[Shape, ...]) -> tuple[Shape, ...]:
+    """q, k and v with k's and v's heads (dim -3) counted as q's, as torch's `enable_gqa`
+    repeats each of them for its group of query heads: the heads must be numbers, k's and
+    v's the same, and a divisor of q's."""
+    if any(len(x) < 3 for x in shapes):
+        raise ShapeFailure(
+            "E401",
+            f"{kind} with enable_gqa needs q, k and v of (..., heads, L, E), got "
+            f"{', '.join(map(fmt, shapes))}",
+            "reshape the tokens into heads first, (N, heads, L, head_dim)",
+        )
+    q, k, v = (x[-3] for x in shapes)
+    if not (q.is_const and k.is_const and v.is_const):
+        raise ShapeFailure(
+            "E406",
+            f"{kind} with enable_gqa needs numbers of heads, got {q}, {k} and {v}",
+            "reshape into a number of heads (`shape: [0, 0, n_kv_heads, -1]`)",
+            "enable_gqa",
+        )
+    if k.value != v.value or q.value % k.value:
+        raise ShapeFailure(
+            "E409",
+            f"{kind} with enable_gqa needs k and v of one number of heads that divides q's: "
+            f"q has {q.value}, k {k.value}, v {v.value}",
+            "give k and v n_kv_heads heads, a divisor of q's n_heads",
+            "enable_gqa",
+        )
+    return tuple((*x[:-3], shapes[0][-3], *x[-2:]) for x in shapes)
 
 
 def _attention_bias(
@@ -395,6 +436,62 @@ class Elementwise(_FunctionOp):
         if a["fn"] not in ELEMENTWISE_FNS:  # validated already: only a known name is written
             raise ValueError(f"elementwise fn {a['fn']!r}")
         return f"torch.{a['fn']}({a['_inputs'][0]})"
+
+
+def _pow_spec() -> type[LayerSpec]:
+    class PowSpec(LayerSpec):
+        """pow: each value raised to a constant `exponent` (`x.pow(2)`: RMSNorm's mean
+        square), or a constant `base` raised to each value (`theta ** t`: the frequencies of
+        rotary position embeddings), computed in forward: no module, the input's shape."""
+
+        type: Literal["pow"]
+        exponent: Float() | None = Field(  # type: ignore[valid-type]
+            None, description="the constant power of each value: `x.pow(exponent)`"
+        )
+        base: Float(gt=0) | None = Field(  # type: ignore[valid-type]
+            None, description="the constant raised to each value: `torch.pow(base, x)`"
+        )
+
+    return PowSpec
+
+
+@register
+class Pow(_FunctionOp):
+    kind = "pow"
+    spec = LazySpec(_pow_spec)
+    category = "merge"
+    summary = "a power: `x.pow(exponent)`, or a constant to each value, `torch.pow(base, x)`"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        if (attrs["base"] is None) == (attrs["exponent"] is None):
+            raise ShapeFailure(
+                "E409",
+                "pow takes one of base and exponent: `exponent` raises each value to it "
+                "(`x.pow(2)`), `base` raises it to each value (`theta ** t`)",
+                None,
+                "base" if attrs["base"] is not None else None,
+            )
+        return Inferred(attrs, tuple(x))
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        import torch
+
+        if attrs["base"] is not None:
+            return power_of, {"base": attrs["base"]}
+        return torch.pow, {"exponent": attrs["exponent"]}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        if a["base"] is not None:
+            return f"torch.pow({lit(a['base'])}, {a['_inputs'][0]})"
+        return f"{a['_inputs'][0]}.pow({lit(a['exponent'])})"
+
+
+def power_of(x: Any, base: float) -> Any:
+    """`torch.pow(base, x)`: the constant `base` raised to each value of x (`theta ** t`)."""
+    import torch
+
+    return torch.pow(base, x)
 
 
 def _addcmul_spec() -> type[LayerSpec]:

@@ -1,0 +1,97 @@
+"""Session 42's acceptance round (helper h42c): what writing today's networks beyond image
+classification (a DDPM UNet, a LLaMA decoder, BERT, Whisper's encoder, CLIP, DETR, ...)
+from the docs alone found missing in the general mechanisms, each reduced to the spec that
+shows it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import archspec
+from tests.ops_cases import same_as_emitted
+
+# rotary position embeddings: `inv_freq = 1.0 / (base ** (torch.arange(0, d, 2).float() / d))`
+# (LLaMA, GPT-NeoX, HF's rotary classes); RMSNorm's `x.pow(2)`
+ROTARY = """\
+archspec: 1
+name: rotary_freqs
+input: [N, T, 4]
+layers:
+  - {name: index, type: buffer, shape: [4], fill: arange, persistent: false}
+  - {name: exponent, type: scale, factor: 2, divisor: 8, from: index}
+  - {name: powered, type: pow, base: 10000.0}
+  - {name: inv_freq, type: elementwise, fn: reciprocal}
+  - {name: squared, type: pow, exponent: 2, from: input}
+  - {name: out, type: add, from: [squared, inv_freq]}
+"""
+
+
+def test_a_constant_raised_to_a_tensor_and_a_tensor_to_a_constant() -> None:
+    # it was E201 'unknown layer type pow': `theta ** t` had no form (exp(t * log(theta)) is
+    # another number in the last bits), so a rotary embedding's frequencies could not be made
+    report = archspec.check(ROTARY)
+    assert report.ok and not report.diagnostics, report.diagnostics
+    model = archspec.compile(ROTARY).eval()
+    x = torch.randn(2, 5, 4)
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, 8, 2, dtype=torch.int64).float() / 8))
+    assert torch.equal(model(x), x.pow(2) + inv_freq)
+    same_as_emitted(ROTARY, x)
+    source = archspec.emit(ROTARY)
+    assert "torch.pow(10000.0, out)" in source and "x = x.pow(2.0)" in source
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ("base: 2.0, exponent: 2", "pow takes one of base and exponent"),
+        ("", "pow takes one of base and exponent"),
+        ("base: -2.0", "base"),
+    ],
+)
+def test_pow_takes_one_of_base_and_exponent(fields: str, message: str) -> None:
+    text = (
+        "archspec: 1\nname: bad_pow\ninput: [N, 8]\nlayers:\n"
+        f"  - {{name: p, type: pow{', ' + fields if fields else ''}}}\n"
+    )
+    report = archspec.check(text)
+    assert not report.ok
+    (error,) = report.diagnostics
+    assert message in error.message and error.span.line == 5, error
+
+
+# grouped-query attention: 4 query heads share 2 key/value heads (LLaMA 2/3, Mistral)
+GQA = """\
+archspec: 1
+name: gqa
+inputs:
+  q: [N, 4, T, 8]
+  k: [N, KV, T, 8]
+  v: [N, KV, T, 8]
+layers:
+  - {name: out, type: scaled_dot_product_attention, from: [q, k, v], is_causal: true,
+     enable_gqa: true}
+"""
+
+
+def test_grouped_query_attention_is_torchs() -> None:
+    # it was E402 'scaled_dot_product_attention joins inputs whose dim 1 differ: 4 vs 2': k's
+    # and v's heads had to be 1 or q's, and a 5-d (N, KV, rep, T, d) grouping broadcast against
+    # (N, KV, 1, T, d) rounds otherwise than LLaMA's repeat_kv in the last bit
+    text = GQA.replace("KV", "2")
+    report = archspec.check(text)
+    assert report.ok and not report.diagnostics, report.diagnostics
+    assert [str(d) for d in report.outputs[0]] == ["N", "4", "T", "8"]
+    q, k, v = torch.randn(2, 4, 5, 8), torch.randn(2, 2, 5, 8), torch.randn(2, 2, 5, 8)
+    model = archspec.compile(text)
+    repeat = [t[:, :, None].expand(2, 2, 2, 5, 8).reshape(2, 4, 5, 8) for t in (k, v)]
+    want = F.scaled_dot_product_attention(q, *repeat, is_causal=True)
+    assert torch.equal(model(q, k, v), want)
+    assert "enable_gqa=True" in archspec.emit(text)
+
+
+@pytest.mark.parametrize(("kv", "code"), [("3", "E409"), ("KV", "E406")])
+def test_grouped_query_attention_needs_heads_that_divide(kv: str, code: str) -> None:
+    report = archspec.check(GQA.replace("KV", kv))
+    assert [d.code for d in report.diagnostics] == [code], report.diagnostics
