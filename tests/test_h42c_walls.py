@@ -95,3 +95,32 @@ def test_grouped_query_attention_is_torchs() -> None:
 def test_grouped_query_attention_needs_heads_that_divide(kv: str, code: str) -> None:
     report = archspec.check(GQA.replace("KV", kv))
     assert [d.code for d in report.diagnostics] == [code], report.diagnostics
+
+
+# CLIP's text transformer: nn.MultiheadAttention given `attn_mask`, -inf above the diagonal
+CAUSAL_MHA = """\
+archspec: 1
+name: causal_mha
+input: [L, N, 16]
+layers:
+  - {name: attn, type: multihead_attention, num_heads: 4, batch_first: false, is_causal: true}
+"""
+
+
+@pytest.mark.parametrize("length", [1, 5])
+def test_multihead_attention_with_a_causal_mask_is_torchs(length: int) -> None:
+    # it was E201 'unknown field `is_causal`': nn.MultiheadAttention's keys (in_proj_weight)
+    # came only without a mask, so CLIP's text tower and nn.TransformerEncoder over a
+    # generate_square_subsequent_mask had no form
+    report = archspec.check(CAUSAL_MHA)
+    assert report.ok and not report.diagnostics, report.diagnostics
+    model = archspec.compile(CAUSAL_MHA).eval()
+    torch_mha = torch.nn.MultiheadAttention(16, 4).eval()
+    torch_mha.load_state_dict(model.attn.state_dict(), strict=True)
+    x = torch.randn(length, 3, 16)
+    mask = torch.empty(length, length).fill_(float("-inf")).triu_(1)  # CLIP's
+    with torch.no_grad():
+        want = torch_mha(x, x, x, need_weights=False, attn_mask=mask)[0]
+        assert torch.equal(model(x), want)
+    same_as_emitted(CAUSAL_MHA, x)
+    assert "is_causal=True" in archspec.emit(CAUSAL_MHA)

@@ -85,6 +85,11 @@ def _multihead_attention_spec() -> type[LayerSpec]:
         batch_first: Bool = Field(
             True, description="false: tokens come sequence first, (L, N, D), torch's default"
         )
+        is_causal: Bool = Field(
+            False,
+            description="mask each query from the keys after it: `attn_mask` -inf above the "
+            "diagonal (CLIP's text transformer, generate_square_subsequent_mask)",
+        )
 
     return MultiheadAttentionSpec
 
@@ -154,11 +159,13 @@ class MultiheadAttention(Op):
             dropout=a["dropout"],
             bias=a["bias"],
             batch_first=a["batch_first"],
+            is_causal=a["is_causal"],
         )
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         kw = {"dropout": (a["dropout"], 0.0), "bias": (a["bias"], True)}
         kw["batch_first"] = (a["batch_first"], True)
+        kw["is_causal"] = (a["is_causal"], False)
         return emit_call("MultiheadSelfAttention", [a["embed_dim"], a["num_heads"]], kw, lit)
 
     def emit_support(self) -> str:
