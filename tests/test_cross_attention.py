@@ -107,7 +107,10 @@ class ThreeInputs(nn.Module):
 def test_cross_attention_imports() -> None:
     text = roundtrip(Pooled(), (2, 7, 16))
     assert "{name: expand, type: expand, from: [query, proj]}" in text
-    assert "{name: attn, type: multihead_attention, from: [expand, proj], num_heads: 4}" in text
+    assert (
+        "{name: attn, type: multihead_attention, from: [expand, proj], num_heads: 4, "
+        "need_weights: true}" in text  # the default call, `out, _ = self.attn(q, x, x)`
+    )
     matches_compile(text, (3, 5, 16))
     text = roundtrip(ThreeInputs(), (7, 2, 16))
     assert "from: [q, k, v], num_heads: 4, batch_first: false}" in text

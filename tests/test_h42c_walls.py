@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import archspec
-from tests.ops_cases import same_as_emitted
+from tests.ops_cases import emitted, same_as_emitted
 
 # rotary position embeddings: `inv_freq = 1.0 / (base ** (torch.arange(0, d, 2).float() / d))`
 # (LLaMA, GPT-NeoX, HF's rotary classes); RMSNorm's `x.pow(2)`
@@ -124,3 +124,64 @@ def test_multihead_attention_with_a_causal_mask_is_torchs(length: int) -> None:
         assert torch.equal(model(x), want)
     same_as_emitted(CAUSAL_MHA, x)
     assert "is_causal=True" in archspec.emit(CAUSAL_MHA)
+
+
+# DETR's layers call `self.self_attn(q, k, value=src)[0]`: torch's default need_weights=True
+DEFAULT_MHA = """\
+archspec: 1
+name: default_mha
+inputs:
+  q: [L, N, 16]
+  v: [L, N, 16]
+layers:
+  - {name: attn, type: multihead_attention, num_heads: 4, batch_first: false, need_weights: true,
+     from: [q, q, v]}
+"""
+
+
+def test_multihead_attention_called_as_torchs_default_is_torchs() -> None:
+    # it was E201 'unknown field `need_weights`': the module always ran need_weights=False
+    # (the fused path), which rounds otherwise than `attn(q, k, v)[0]` (DETR, the many
+    # models that take the first of torch's pair) in the last bit
+    report = archspec.check(DEFAULT_MHA)
+    assert report.ok and not report.diagnostics, report.diagnostics
+    model = archspec.compile(DEFAULT_MHA).eval()
+    torch_mha = torch.nn.MultiheadAttention(16, 4).eval()
+    torch_mha.load_state_dict(model.attn.state_dict(), strict=True)
+    torch.manual_seed(0)
+    q, v = torch.randn(6, 2, 16), torch.randn(6, 2, 16)
+    with torch.no_grad():
+        assert torch.equal(model(q, v), torch_mha(q, q, value=v)[0])
+        other = emitted(DEFAULT_MHA).eval()
+        other.load_state_dict(model.state_dict(), strict=True)
+        assert torch.equal(other(q, v), torch_mha(q, q, value=v)[0])
+    assert "need_weights=True" in archspec.emit(DEFAULT_MHA)
+
+
+class _DefaultCall(torch.nn.Module):
+    """Self-attention called as DETR calls it, `self.attn(q, k, value=x)[0]`."""
+
+    def __init__(self, need_weights: bool | None) -> None:
+        super().__init__()
+        self.attn = torch.nn.MultiheadAttention(16, 4)
+        self.need_weights = need_weights
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.need_weights is None:
+            return self.attn(x, x, value=x)[0]
+        return self.attn(x, x, x, need_weights=self.need_weights)[0]
+
+
+@pytest.mark.parametrize("need_weights", [None, True, False])
+def test_the_import_of_an_attention_call_keeps_its_kernel_path(need_weights: bool | None) -> None:
+    # it was `multihead_attention` without need_weights for every call, said to give "the
+    # same output", which the default call does not in the last bit
+    torch.manual_seed(0)
+    model = _DefaultCall(need_weights).eval()
+    x = torch.randn(6, 2, 16)
+    text = archspec.from_module(model, x)
+    assert ("need_weights: true" in text) == (need_weights is not False), text
+    twin = archspec.compile(text).eval()
+    twin.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.equal(twin(x), model(x))

@@ -48,12 +48,16 @@ class Attention(nn.Module):
 
 def test_self_attention_called_with_its_default_need_weights_round_trips() -> None:
     text = roundtrip(Attention(), (2, 5, 8))
-    assert "{name: attn, type: multihead_attention, num_heads: 2}" in text
+    # the default call computes on torch's need_weights=True path (h42c): stated so
+    assert "{name: attn, type: multihead_attention, num_heads: 2, need_weights: true}" in text
     # once refused: cross-attention, and a module sequence first (tests/test_seq_first.py)
     text = roundtrip(Attention("cross"), (2, 5, 8))
-    assert "{name: attn, type: multihead_attention, from: [norm, input], num_heads: 2}" in text
+    assert (
+        "{name: attn, type: multihead_attention, from: [norm, input], num_heads: 2, "
+        "need_weights: true}" in text
+    )
     text = roundtrip(Attention("self", batch_first=False), (5, 2, 8))
-    assert "num_heads: 2, batch_first: false}" in text
+    assert "num_heads: 2, batch_first: false, need_weights: true}" in text
 
 
 @pytest.mark.parametrize(

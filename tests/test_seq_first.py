@@ -103,7 +103,10 @@ class Attention(nn.Module):
 def test_torchs_sequence_first_layers_import() -> None:
     text = roundtrip(Attention(), (10, 2, 32))
     assert "input: [L, N, 32]" in text
-    assert "{name: attn, type: multihead_attention, num_heads: 4, batch_first: false}" in text
+    assert (  # the default call: torch's need_weights=True path
+        "{name: attn, type: multihead_attention, num_heads: 4, batch_first: false, "
+        "need_weights: true}" in text
+    )
     text = roundtrip(TutorialModel(), (10, 2, 32))
     assert "input: [L, N, 32]" in text
     assert "{name: getitem, type: slice_as, from: [pe, input], dim: 0}" in text

@@ -1,7 +1,8 @@
 """`nn.MultiheadAttention` called in a forward: the kind `multihead_attention` is
 self-attention over one tensor, giving its output alone (`out, _ = self.attn(x, x, x)`, as
-ViT's `need_weights=False` call or as the default call whose weights nothing reads: the
-output is the same), or attention of a query to a key and value of their own (`self.attn(q,
+ViT's `need_weights=False` call, or the default call whose weights nothing reads, which the
+kind states as `need_weights: true`: torch computes it on another path, which rounds
+otherwise in the last bit), or attention of a query to a key and value of their own (`self.attn(q,
 x, x)`, a learned query pooling a sequence: `from: [q, x]`, `[q, k, v]`). Other calls (a
 mask, the weights read) are refused saying which, not as a call "with other than one
 tensor"."""
@@ -31,11 +32,15 @@ def attention_call(module: Any, target: str, node: Any, args: list[Any]) -> int 
     and reads its output alone, how many of its leading arguments are the spec's inputs:
     1 for self-attention (`x, x, x`), 2 for a query and one key and value (`q, x, x`), else
     3; a reason (words after "calls `self.attn`") when it calls one otherwise; False when
-    the child is no nn.MultiheadAttention."""
+    the child is no nn.MultiheadAttention. Query, key and value given by keyword join `args`
+    in that order."""
     child = getattr(module, target, None) if "." not in target else None
     if type(child).__name__ != "MultiheadAttention":
         return False
     kwargs = dict(node.kwargs)
+    for name in ("query", "key", "value")[len(args) :]:  # DETR's `self.attn(q, k, value=x)`
+        if name in kwargs:
+            args.append(kwargs.pop(name))
     if len(args) != 3 or not all(hasattr(a, "op") for a in args):
         return "with other than three tensors as query, key and value"
     odd = [k for k, v in kwargs.items() if k not in _NEUTRAL or not _among(v, _NEUTRAL[k])]
@@ -44,6 +49,13 @@ def attention_call(module: Any, target: str, node: Any, args: list[Any]) -> int 
     if not _first_read_only(node):
         return "and reads its attention weights (or its result as a tuple)"
     return 1 if args[0] is args[1] is args[2] else 2 if args[1] is args[2] else 3
+
+
+def weights_path(item: Any, node: Any) -> None:
+    """Mark the imported `multihead_attention` `item` of the call `node` as torch's default
+    call (`need_weights: true`) unless the call passes `need_weights=False`."""
+    if item.kind == "multihead_attention" and node.kwargs.get("need_weights", True) is True:
+        item.fields["need_weights"] = item.full["need_weights"] = True
 
 
 def _first_read_only(node: Any) -> bool:

@@ -402,7 +402,13 @@ class _GraphReader:
     def _module_call(self, node: Any) -> None:
         target = str(node.target)
         cls = describe(type(self.module))
-        from .attention import ATTENTION_HINT, RECURRENT_HINT, attention_call, recurrent_call
+        from .attention import (
+            ATTENTION_HINT,
+            RECURRENT_HINT,
+            attention_call,
+            recurrent_call,
+            weights_path,
+        )
         from .defaulted import one_tensor_call
         from .lists import interleaved_list, module_list_call
         from .modulecalls import function_module_call
@@ -470,6 +476,8 @@ class _GraphReader:
         where = span_from_stack(node.stack_trace)
         item = child_item(*_name_and_key(target), child, self.problems, where, type(self.module))
         item.inputs = inputs
+        if attention:
+            weights_path(item, node)
         if item.kind == "unknown":  # refused where child_item read it
             self.refused.add(node)
             self.failed = True

@@ -90,6 +90,11 @@ def _multihead_attention_spec() -> type[LayerSpec]:
             description="mask each query from the keys after it: `attn_mask` -inf above the "
             "diagonal (CLIP's text transformer, generate_square_subsequent_mask)",
         )
+        need_weights: Bool = Field(
+            False,
+            description="true: torch's default call, `attn(q, k, v)[0]` (DETR), which also "
+            "averages the weights and rounds otherwise than need_weights=False",
+        )
 
     return MultiheadAttentionSpec
 
@@ -160,12 +165,14 @@ class MultiheadAttention(Op):
             bias=a["bias"],
             batch_first=a["batch_first"],
             is_causal=a["is_causal"],
+            need_weights=a["need_weights"],
         )
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         kw = {"dropout": (a["dropout"], 0.0), "bias": (a["bias"], True)}
         kw["batch_first"] = (a["batch_first"], True)
         kw["is_causal"] = (a["is_causal"], False)
+        kw["need_weights"] = (a["need_weights"], False)
         return emit_call("MultiheadSelfAttention", [a["embed_dim"], a["num_heads"]], kw, lit)
 
     def emit_support(self) -> str:
