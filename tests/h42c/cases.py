@@ -81,4 +81,12 @@ CASES: dict[str, dict[str, Any]] = {
         "outside": [("f", (1, 3, 20, 16)), ("i", (1, 8), 50)],
         "import": "cannot trace tests.h42c.references.ClipVisionTransformer.forward",
     },
+    # every size runs: the one input just outside is another channel count
+    "detr": {
+        "reference": "DETR",
+        "calls": [[("f", (2, 3, 16, 24))], [("f", (1, 3, 1, 1))]],
+        "domain": "(N, 3, H, W) with H, W >= 1",
+        "outside": [("f", (1, 4, 16, 16))],
+        "import": "forward reads the tensor `self.query_embed.weight`, which belongs to",
+    },
 }  # fmt: skip

@@ -497,3 +497,157 @@ class CLIP(nn.Module):
         text_features = text_features / text_features.norm(dim=1, keepdim=True)
         logits_per_image = self.logit_scale.exp() * image_features @ text_features.t()
         return logits_per_image, logits_per_image.t()
+
+
+# --------------------------------------------------------------------------- DETR
+
+
+class PositionEmbeddingSine(nn.Module):
+    """DETR's sine position encoding of a map with no padding (mask all False)."""
+
+    def __init__(self, num_pos_feats: int, temperature: int = 10000) -> None:
+        super().__init__()
+        self.num_pos_feats, self.temperature, self.scale = num_pos_feats, temperature, 2 * math.pi
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        not_mask = torch.ones(x.shape[0], x.shape[2], x.shape[3], device=x.device)
+        y_embed = not_mask.cumsum(1, dtype=torch.float32)
+        x_embed = not_mask.cumsum(2, dtype=torch.float32)
+        eps = 1e-6
+        y_embed = y_embed / (y_embed[:, -1:, :] + eps) * self.scale
+        x_embed = x_embed / (x_embed[:, :, -1:] + eps) * self.scale
+        dim_t = torch.arange(self.num_pos_feats, dtype=torch.float32, device=x.device)
+        dim_t = self.temperature ** (2 * (dim_t // 2) / self.num_pos_feats)
+        pos_x = x_embed[:, :, :, None] / dim_t
+        pos_y = y_embed[:, :, :, None] / dim_t
+        pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4)
+        pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4)
+        return torch.cat((pos_y.flatten(3), pos_x.flatten(3)), dim=3).permute(0, 3, 1, 2)
+
+
+class DetrEncoderLayer(nn.Module):
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int) -> None:
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=0.1)
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.dropout = nn.Dropout(0.1)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.dropout1 = nn.Dropout(0.1)
+        self.dropout2 = nn.Dropout(0.1)
+
+    def forward(self, src: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        q = k = src + pos
+        src = self.norm1(src + self.dropout1(self.self_attn(q, k, value=src)[0]))
+        src2 = self.linear2(self.dropout(F.relu(self.linear1(src))))
+        return self.norm2(src + self.dropout2(src2))
+
+
+class DetrDecoderLayer(nn.Module):
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int) -> None:
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=0.1)
+        self.multihead_attn = nn.MultiheadAttention(d_model, nhead, dropout=0.1)
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.dropout = nn.Dropout(0.1)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.norm3 = nn.LayerNorm(d_model)
+        self.dropout1 = nn.Dropout(0.1)
+        self.dropout2 = nn.Dropout(0.1)
+        self.dropout3 = nn.Dropout(0.1)
+
+    def forward(
+        self, tgt: torch.Tensor, memory: torch.Tensor, pos: torch.Tensor, query_pos: torch.Tensor
+    ) -> torch.Tensor:
+        q = k = tgt + query_pos
+        tgt = self.norm1(tgt + self.dropout1(self.self_attn(q, k, value=tgt)[0]))
+        tgt2 = self.multihead_attn(query=tgt + query_pos, key=memory + pos, value=memory)[0]
+        tgt = self.norm2(tgt + self.dropout2(tgt2))
+        tgt2 = self.linear2(self.dropout(F.relu(self.linear1(tgt))))
+        return self.norm3(tgt + self.dropout3(tgt2))
+
+
+class DetrEncoder(nn.Module):
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([DetrEncoderLayer(d_model, nhead, dim_feedforward)])
+
+    def forward(self, src: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            src = layer(src, pos)
+        return src
+
+
+class DetrDecoder(nn.Module):
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([DetrDecoderLayer(d_model, nhead, dim_feedforward)])
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(
+        self, tgt: torch.Tensor, memory: torch.Tensor, pos: torch.Tensor, query_pos: torch.Tensor
+    ) -> torch.Tensor:
+        for layer in self.layers:
+            tgt = layer(tgt, memory, pos, query_pos)
+        return self.norm(tgt).unsqueeze(0)
+
+
+class DetrTransformer(nn.Module):
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int) -> None:
+        super().__init__()
+        self.encoder = DetrEncoder(d_model, nhead, dim_feedforward)
+        self.decoder = DetrDecoder(d_model, nhead, dim_feedforward)
+
+    def forward(
+        self, src: torch.Tensor, query_embed: torch.Tensor, pos_embed: torch.Tensor
+    ) -> torch.Tensor:
+        bs = src.shape[0]
+        src = src.flatten(2).permute(2, 0, 1)
+        pos_embed = pos_embed.flatten(2).permute(2, 0, 1)
+        query_embed = query_embed.unsqueeze(1).repeat(1, bs, 1)
+        tgt = torch.zeros_like(query_embed)
+        memory = self.encoder(src, pos_embed)
+        return self.decoder(tgt, memory, pos_embed, query_embed).transpose(1, 2)
+
+
+class DetrMLP(nn.Module):
+    def __init__(self, d: int, hidden: int, out: int, num_layers: int) -> None:
+        super().__init__()
+        dims = [d] + [hidden] * (num_layers - 1)
+        outs = [hidden] * (num_layers - 1) + [out]
+        self.num_layers = num_layers
+        self.layers = nn.ModuleList(nn.Linear(n, k) for n, k in zip(dims, outs, strict=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = F.relu(layer(x)) if i < self.num_layers - 1 else layer(x)
+        return x
+
+
+class DETR(nn.Module):
+    def __init__(self, d_model: int = 32, num_queries: int = 5, num_classes: int = 3) -> None:
+        super().__init__()
+        self.transformer = DetrTransformer(d_model, 4, 64)
+        self.class_embed = nn.Linear(d_model, num_classes + 1)
+        self.bbox_embed = DetrMLP(d_model, d_model, 4, 3)
+        self.query_embed = nn.Embedding(num_queries, d_model)
+        self.input_proj = nn.Conv2d(32, d_model, kernel_size=1)
+        self.backbone = nn.Sequential(
+            nn.Conv2d(3, 16, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+        )
+        self.position_embedding = PositionEmbeddingSine(d_model // 2)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.backbone(x)
+        pos = self.position_embedding(features)
+        hs = self.transformer(self.input_proj(features), self.query_embed.weight, pos)
+        return {
+            "pred_logits": self.class_embed(hs)[-1],
+            "pred_boxes": self.bbox_embed(hs).sigmoid()[-1],
+        }
