@@ -9,7 +9,9 @@ its `self`), Whisper's audio encoder (conv1d stems, a persistent position table,
 blocks), and CLIP (two towers, nn.MultiheadAttention with a causal mask, normalised features
 under a learned logit scale), and a DETR head (sine positions, a post-norm encoder and a
 decoder over learned queries, nn.MultiheadAttention called as DETR calls it, a dict of
-heads). Each spec is checked, compiled and emitted and compared with
+heads), and SegFormer (overlapping patch embeddings, attention over a spatially reduced
+map, Mix-FFN's depthwise conv, the all-MLP decoder upsampling and concatenating four
+scales). Each spec is checked, compiled and emitted and compared with
 its reference: parameter count, the state_dict's keys, shapes and dtypes in order, strict
 loads both ways, eval outputs equal to the bit, the emitted module's too; the domain check
 states holds the calls and refuses one just outside it, where torch fails too; `archspec

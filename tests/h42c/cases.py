@@ -89,4 +89,11 @@ CASES: dict[str, dict[str, Any]] = {
         "outside": [("f", (1, 4, 16, 16))],
         "import": "forward reads the tensor `self.query_embed.weight`, which belongs to",
     },
+    "segformer": {
+        "reference": "SegFormer",
+        "calls": [[("f", (2, 3, 64, 48))], [("f", (1, 3, 29, 30))]],
+        "domain": "(N, 3, H, W) with H, W >= 29",
+        "outside": [("f", (1, 3, 28, 40))],
+        "import": "forward unpacks what `self.patch_embed1` returns, (Tensor, int, int)",
+    },
 }  # fmt: skip

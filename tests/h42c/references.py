@@ -651,3 +651,170 @@ class DETR(nn.Module):
             "pred_logits": self.class_embed(hs)[-1],
             "pred_boxes": self.bbox_embed(hs).sigmoid()[-1],
         }
+
+
+# --------------------------------------------------------------------------- SegFormer
+
+
+class OverlapPatchEmbed(nn.Module):
+    def __init__(self, patch_size: int, stride: int, in_chans: int, embed_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(
+            in_chans, embed_dim, patch_size, stride=stride, padding=patch_size // 2
+        )
+        self.norm = nn.LayerNorm(embed_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        x = self.proj(x)
+        _, _, h, w = x.shape
+        return self.norm(x.flatten(2).transpose(1, 2)), h, w
+
+
+class EfficientAttention(nn.Module):
+    def __init__(self, dim: int, num_heads: int, sr_ratio: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.scale = (dim // num_heads) ** -0.5
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, dim * 2)
+        self.proj = nn.Linear(dim, dim)
+        self.sr_ratio = sr_ratio
+        if sr_ratio > 1:
+            self.sr = nn.Conv2d(dim, dim, kernel_size=sr_ratio, stride=sr_ratio)
+            self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        b, n, c = x.shape
+        q = self.q(x).reshape(b, n, self.num_heads, c // self.num_heads).permute(0, 2, 1, 3)
+        if self.sr_ratio > 1:
+            x_ = x.permute(0, 2, 1).reshape(b, c, h, w)
+            x_ = self.norm(self.sr(x_).reshape(b, c, -1).permute(0, 2, 1))
+        else:
+            x_ = x
+        kv = self.kv(x_).reshape(b, -1, 2, self.num_heads, c // self.num_heads)
+        kv = kv.permute(2, 0, 3, 1, 4)
+        k, v = kv[0], kv[1]
+        attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
+
+
+class DWConv(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, 3, 1, 1, bias=True, groups=dim)
+
+    def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        b, _, c = x.shape
+        x = self.dwconv(x.transpose(1, 2).view(b, c, h, w))
+        return x.flatten(2).transpose(1, 2)
+
+
+class MixMlp(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.dwconv = DWConv(hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        return self.fc2(self.act(self.dwconv(self.fc1(x), h, w)))
+
+
+class MixBlock(nn.Module):
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: int, sr_ratio: int) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = EfficientAttention(dim, num_heads, sr_ratio)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = MixMlp(dim, dim * mlp_ratio)
+
+    def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), h, w)
+        return x + self.mlp(self.norm2(x), h, w)
+
+
+class MixVisionTransformer(nn.Module):
+    def __init__(self, dims=(8, 16, 24, 32), heads=(1, 2, 2, 4), srs=(8, 4, 2, 1)) -> None:
+        super().__init__()
+        ins = (3, *dims[:3])
+        for i in range(4):
+            patch, stride = (7, 4) if i == 0 else (3, 2)
+            setattr(self, f"patch_embed{i + 1}", OverlapPatchEmbed(patch, stride, ins[i], dims[i]))
+        for i in range(4):
+            setattr(self, f"block{i + 1}", nn.ModuleList([MixBlock(dims[i], heads[i], 2, srs[i])]))
+            setattr(self, f"norm{i + 1}", nn.LayerNorm(dims[i]))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        b, outs = x.shape[0], []
+        for i in range(4):
+            x, h, w = getattr(self, f"patch_embed{i + 1}")(x)
+            for blk in getattr(self, f"block{i + 1}"):
+                x = blk(x, h, w)
+            x = getattr(self, f"norm{i + 1}")(x)
+            x = x.reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous()
+            outs.append(x)
+        return outs
+
+
+class SegMLP(nn.Module):
+    def __init__(self, input_dim: int, embed_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(input_dim, embed_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x.flatten(2).transpose(1, 2))
+
+
+class ConvModule(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.activate = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activate(self.bn(self.conv(x)))
+
+
+class SegFormerHead(nn.Module):
+    def __init__(self, dims=(8, 16, 24, 32), embed_dim: int = 16, num_classes: int = 3) -> None:
+        super().__init__()
+        self.linear_c4 = SegMLP(dims[3], embed_dim)
+        self.linear_c3 = SegMLP(dims[2], embed_dim)
+        self.linear_c2 = SegMLP(dims[1], embed_dim)
+        self.linear_c1 = SegMLP(dims[0], embed_dim)
+        self.linear_fuse = ConvModule(embed_dim * 4, embed_dim)
+        self.dropout = nn.Dropout2d(0.1)
+        self.linear_pred = nn.Conv2d(embed_dim, num_classes, kernel_size=1)
+
+    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        c1, c2, c3, c4 = feats
+        n = c4.shape[0]
+        size = c1.size()[2:]
+
+        def level(mlp: nn.Module, c: torch.Tensor) -> torch.Tensor:
+            return mlp(c).permute(0, 2, 1).reshape(n, -1, c.shape[2], c.shape[3])
+
+        _c4 = F.interpolate(
+            level(self.linear_c4, c4), size=size, mode="bilinear", align_corners=False
+        )
+        _c3 = F.interpolate(
+            level(self.linear_c3, c3), size=size, mode="bilinear", align_corners=False
+        )
+        _c2 = F.interpolate(
+            level(self.linear_c2, c2), size=size, mode="bilinear", align_corners=False
+        )
+        _c1 = level(self.linear_c1, c1)
+        _c = self.linear_fuse(torch.cat([_c4, _c3, _c2, _c1], dim=1))
+        return self.linear_pred(self.dropout(_c))
+
+
+class SegFormer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = MixVisionTransformer()
+        self.decode_head = SegFormerHead()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode_head(self.backbone(x))
