@@ -11,7 +11,9 @@ under a learned logit scale), and a DETR head (sine positions, a post-norm encod
 decoder over learned queries, nn.MultiheadAttention called as DETR calls it, a dict of
 heads), and SegFormer (overlapping patch embeddings, attention over a spatially reduced
 map, Mix-FFN's depthwise conv, the all-MLP decoder upsampling and concatenating four
-scales). Each spec is checked, compiled and emitted and compared with
+scales), and a Perceiver (a learned latent array cross-attending to the input, latent
+self-attention, GEGLU, lucidrains' PreNorm registering `fn` before its norms). Each spec
+is checked, compiled and emitted and compared with
 its reference: parameter count, the state_dict's keys, shapes and dtypes in order, strict
 loads both ways, eval outputs equal to the bit, the emitted module's too; the domain check
 states holds the calls and refuses one just outside it, where torch fails too; `archspec

@@ -96,4 +96,12 @@ CASES: dict[str, dict[str, Any]] = {
         "outside": [("f", (1, 3, 28, 40))],
         "import": "forward unpacks what `self.patch_embed1` returns, (Tensor, int, int)",
     },
+    # any token count runs: the one input just outside is another feature width
+    "perceiver": {
+        "reference": "Perceiver",
+        "calls": [[("f", (2, 9, 12))], [("f", (1, 1, 12))]],
+        "domain": "(N, L, 12) with L >= 1",
+        "outside": [("f", (1, 9, 13))],
+        "import": "no layer kind computes the operator `getitem` as called here",
+    },
 }  # fmt: skip

@@ -818,3 +818,99 @@ class SegFormer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode_head(self.backbone(x))
+
+
+# --------------------------------------------------------------------------- Perceiver
+
+
+class PreNorm(nn.Module):
+    """lucidrains' PreNorm: fn registered before its norms, the norms run first."""
+
+    def __init__(self, dim: int, fn: nn.Module, context_dim: int | None = None) -> None:
+        super().__init__()
+        self.fn = fn
+        self.norm = nn.LayerNorm(dim)
+        self.norm_context = nn.LayerNorm(context_dim) if context_dim is not None else None
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.norm(x)
+        if self.norm_context is not None:
+            return self.fn(x, self.norm_context(context))
+        return self.fn(x)
+
+
+class GEGLU(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, gates = x.chunk(2, dim=-1)
+        return x * F.gelu(gates)
+
+
+class PerceiverFeedForward(nn.Module):
+    def __init__(self, dim: int, mult: int = 4) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(dim, dim * mult * 2), GEGLU(), nn.Linear(dim * mult, dim), nn.Dropout(0.0)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class PerceiverAttention(nn.Module):
+    def __init__(self, query_dim: int, context_dim: int, heads: int, dim_head: int) -> None:
+        super().__init__()
+        inner = dim_head * heads
+        self.scale, self.heads = dim_head**-0.5, heads
+        self.to_q = nn.Linear(query_dim, inner, bias=False)
+        self.to_kv = nn.Linear(context_dim, inner * 2, bias=False)
+        self.to_out = nn.Sequential(nn.Linear(inner, query_dim), nn.Dropout(0.0))
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:  # 'b n (h d) -> b h n d'
+        return t.reshape(t.shape[0], t.shape[1], self.heads, -1).permute(0, 2, 1, 3)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        context = x if context is None else context
+        q = self._heads(self.to_q(x))
+        k, v = self.to_kv(context).chunk(2, dim=-1)
+        k, v = self._heads(k), self._heads(v)
+        sim = (q @ k.transpose(-2, -1)) * self.scale
+        out = sim.softmax(dim=-1) @ v
+        out = out.permute(0, 2, 1, 3).reshape(out.shape[0], out.shape[2], -1)
+        return self.to_out(out)
+
+
+class Perceiver(nn.Module):
+    def __init__(self, input_dim: int = 12, num_latents: int = 6, latent_dim: int = 32) -> None:
+        super().__init__()
+        self.latents = nn.Parameter(torch.randn(num_latents, latent_dim))
+        cross = PerceiverAttention(latent_dim, input_dim, 1, 16)
+        self.cross_attend_blocks = nn.ModuleList(
+            [
+                PreNorm(latent_dim, cross, context_dim=input_dim),
+                PreNorm(latent_dim, PerceiverFeedForward(latent_dim)),
+            ]
+        )
+        self.layers = nn.ModuleList(
+            [
+                nn.ModuleList(
+                    [
+                        PreNorm(latent_dim, PerceiverAttention(latent_dim, latent_dim, 4, 8)),
+                        PreNorm(latent_dim, PerceiverFeedForward(latent_dim)),
+                    ]
+                )
+            ]
+        )
+        self.to_logits = nn.Sequential(
+            nn.Identity(), nn.LayerNorm(latent_dim), nn.Linear(latent_dim, 5)
+        )
+
+    def forward(self, data: torch.Tensor) -> torch.Tensor:
+        x = self.latents[None].expand(data.shape[0], -1, -1)
+        cross_attn, cross_ff = self.cross_attend_blocks
+        x = cross_attn(x, context=data) + x
+        x = cross_ff(x) + x
+        for self_attn, self_ff in self.layers:
+            x = self_attn(x) + x
+            x = self_ff(x) + x
+        # to_logits[0] stands for einops' Reduce('b n d -> b d', 'mean')
+        return self.to_logits[2](self.to_logits[1](x.mean(dim=1)))
