@@ -260,8 +260,10 @@ class Module:
     @property
     def is_chain(self) -> bool:
         """A plain chain of module nodes: it compiles to nn.Sequential (never a module of
-        several inputs, which nn.Sequential cannot take)."""
-        if self.input_names:
+        several inputs, which nn.Sequential cannot take, nor one that registers its
+        children in another order than it calls them: lowering keeps `register_order` only
+        where it is another)."""
+        if self.input_names or self.register_order:
             return False
         prev = INPUT
         for node in self.nodes:

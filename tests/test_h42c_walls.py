@@ -185,3 +185,46 @@ def test_the_import_of_an_attention_call_keeps_its_kernel_path(need_weights: boo
     twin.load_state_dict(model.state_dict(), strict=True)
     with torch.no_grad():
         assert torch.equal(twin(x), model(x))
+
+
+# lucidrains' PreNorm (perceiver-pytorch, vit-pytorch): `self.fn = fn` before `self.norm`,
+# forward `self.fn(self.norm(x))`
+PRE_NORM = """\
+archspec: 1
+name: pre_norm
+input: [N, L, 16]
+blocks:
+  PreNorm:
+    register_order: [fn, norm]
+    layers:
+      - {name: norm, type: layer_norm}
+      - {name: fn, type: linear, out_features: 16}
+layers:
+  - {name: block, type: PreNorm}
+"""
+
+
+class _PreNorm(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fn = torch.nn.Linear(16, 16)
+        self.norm = torch.nn.LayerNorm(16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(self.norm(x))
+
+
+def test_a_chain_registered_in_another_order_is_a_class_of_its_own() -> None:
+    # it was E305 'register_order in a block whose layers are a plain chain': the block had
+    # to be an nn.Sequential, so PreNorm's keys could only come norm first
+    report = archspec.check(PRE_NORM)
+    assert report.ok and not report.diagnostics, report.diagnostics
+    reference = torch.nn.Module()
+    reference.block = _PreNorm()
+    x = torch.randn(2, 5, 16)
+    for model in (archspec.compile(PRE_NORM), emitted(PRE_NORM)):
+        assert list(model.state_dict()) == list(reference.state_dict())
+        assert not isinstance(model.block, torch.nn.Sequential)
+        model.load_state_dict(reference.state_dict(), strict=True)
+        with torch.no_grad():
+            assert torch.equal(model(x), reference.block(x))

@@ -40,9 +40,9 @@ def registering(lw: Lowerer, module: Module, child: Child, scope: Scope) -> Modu
     """`module` with its block's `register_order:`, each name checked: a child module or a
     tensor of this block or of another instance of it, or a layer its `when` leaves out of
     this instance (E305 otherwise; not where an item of the instance failed, whose error
-    is the one to fix: it made no module the order could name), listed once, in a block
-    that is not a plain chain (an nn.Sequential registers its entries in the order it calls
-    them) unless it asks for that order."""
+    is the one to fix: it made no module the order could name), listed once. A plain chain
+    that asks for its own order stays an nn.Sequential; one that asks for another is a
+    class (an nn.Sequential registers its entries in the order it calls them)."""
     from .walker import declarations
 
     failed = any(shape is None for shape in scope.shapes.values())
@@ -76,16 +76,10 @@ def registering(lw: Lowerer, module: Module, child: Child, scope: Scope) -> Modu
             else:
                 lw.orders.missing.setdefault(entry, []).append(error)
         seen.add(name)
-    if module.is_chain:
-        if _same_order(module, child.register_order):
-            return module  # an nn.Sequential registers them in the order asked
-        lw.error(
-            "E305",
-            f"register_order in a {owner} whose layers are a plain chain: it becomes an "
-            "nn.Sequential, which registers its entries in the order it calls them",
-            ypath,
-            f"drop register_order, or give the {owner} a layer that is not in the chain",
-        )
+    if module.is_chain and _same_order(module, child.register_order):
+        return module  # an nn.Sequential registers them in the order asked
+    # a chain in another order is a class of its own (ir.Module.is_chain), as lucidrains'
+    # PreNorm registers `fn` before the `norm` it runs first
     return replaced(module, register_order=tuple(child.register_order))
 
 
