@@ -9,9 +9,10 @@ a missing package is a clear error rather than an ImportError from deep inside t
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ToolError
 
@@ -45,7 +46,13 @@ def export_onnx(
     output_names: Sequence[str] | None = None,
     force: bool = False,
 ) -> Path:
-    """Export `model` (put it in eval mode first) to an ONNX file; the batch stays symbolic.
+    """Export `model` in eval mode to an ONNX file; the batch stays symbolic.
+
+    A model left in training mode (`.eval()` forgotten) is exported as eval, as torch's
+    TorchScript exporter did by default (`training=TrainingMode.EVAL`): a training graph
+    (active dropout, batch statistics) is never what an ONNX runtime should serve, and a
+    training forward would move BatchNorm's running statistics. Every module gets its own
+    mode back afterwards, and the model's tensors are left as they were.
 
     `example` is one tensor, or for a network of several inputs (`inputs:`) a tuple of one
     per input, in forward's order; `input_names` defaults to `input` for one, and to the
@@ -60,37 +67,14 @@ def export_onnx(
     ...             "resnet18.onnx")  # doctest: +SKIP
     """
     require_onnx()
-    import inspect
     import tempfile
-
-    import torch
 
     from .files import ONNX, check_target, write_atomic
 
     examples = tuple(example) if isinstance(example, (tuple, list)) else (example,)
-    if input_names is None:
-        names = list(inspect.signature(model.forward).parameters)
-        input_names = names if len(examples) > 1 and len(names) == len(examples) else ["input"]
-    if output_names is None:  # a forward returning a dict (`outputs:` mapping): its keys
-        output_names = _keys_of(model, examples)
-    shapes = None
-    if dynamic_batch:
-        batch = torch.export.Dim("batch")
-        at = getattr(model, "_archspec_batch_dims", None)
-        if not isinstance(at, tuple) or len(at) != len(examples):
-            at = (0,) * len(examples)
-        shapes = tuple({d: batch} for d in at)
+    with _in_eval_mode(model):
+        program = _export(model, examples, input_names, output_names, dynamic_batch)
     path = Path(path)
-    program = torch.onnx.export(
-        model,
-        examples,
-        None,
-        input_names=list(input_names),
-        output_names=list(output_names) if output_names else None,
-        dynamic_shapes=shapes,
-        dynamo=True,
-        verbose=False,
-    )
     with tempfile.TemporaryDirectory() as tmp:
         # named as the target: a model over 2 GB keeps its tensors in `<name>.data` beside
         # it, which the .onnx names by that name; every file saved is written, its tensors
@@ -103,6 +87,56 @@ def export_onnx(
         for file in (*beside, scratch):
             write_atomic(path.parent / file.name, file.read_bytes(), kind=ONNX, force=force)
     return path
+
+
+@contextmanager
+def _in_eval_mode(model: nn.Module) -> Iterator[None]:
+    """`model` in eval mode, each module's own mode given back after (a frozen backbone kept
+    in eval inside a model in training mode stays so)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _export(
+    model: nn.Module,
+    examples: tuple[torch.Tensor, ...],
+    input_names: Sequence[str] | None,
+    output_names: Sequence[str] | None,
+    dynamic_batch: bool,
+) -> Any:
+    """torch's ONNXProgram of `model` (in eval mode) on `examples`, its batch symbolic."""
+    import inspect
+
+    import torch
+
+    if input_names is None:
+        names = list(inspect.signature(model.forward).parameters)
+        input_names = names if len(examples) > 1 and len(names) == len(examples) else ["input"]
+    if output_names is None:  # a forward returning a dict (`outputs:` mapping): its keys
+        output_names = _keys_of(model, examples)
+    shapes = None
+    if dynamic_batch:
+        batch = torch.export.Dim("batch")
+        at = getattr(model, "_archspec_batch_dims", None)
+        if not isinstance(at, tuple) or len(at) != len(examples):
+            at = (0,) * len(examples)
+        shapes = tuple({d: batch} for d in at)
+    program = torch.onnx.export(
+        model,
+        examples,
+        None,
+        input_names=list(input_names),
+        output_names=list(output_names) if output_names else None,
+        dynamic_shapes=shapes,
+        dynamo=True,
+        verbose=False,
+    )
+    return program
 
 
 def _keys_of(model: nn.Module, examples: tuple[torch.Tensor, ...]) -> list[str] | None:
