@@ -182,17 +182,31 @@ def diff(
     """Compare the state_dicts, params and MACs of two specs (files, built-in names, YAML
     text or mappings; `params_*` set their params, `variant_*` pick a family's variant).
 
-    Both are built on the meta device, so no weight is allocated. Raises ArchSpecError
-    (located) when either spec is wrong.
+    Both are built on the meta device, so no weight is allocated. Either side may instead
+    be a checkpoint: a file saved with `torch.save` (read as `archspec.load_weights` reads
+    one: tensors only; a dict with a `state_dict` or `model` entry is taken apart) or a
+    state_dict; its tensors are compared by shape, as a load casts their dtype, and it has
+    no MACs. Raises ArchSpecError (located) when either spec is wrong, WeightsError (E801)
+    when a checkpoint cannot be read.
     """
     for what, given in (("params_a", params_a), ("params_b", params_b)):
         try:
             spec_params(given, {})
         except TypeError as exc:
             raise TypeError(str(exc).replace("params", what, 1)) from None
-    side_a, state_a = _side(a, params_a, variant_a, max_layers, "a")
-    side_b, state_b = _side(b, params_b, variant_b, max_layers, "b")
-    unchanged, changed, added, removed = compare_states(state_a, state_b)
+    sides = [
+        _side(a, params_a, variant_a, max_layers, "a"),
+        _side(b, params_b, variant_b, max_layers, "b"),
+    ]
+    loose = any(isinstance(side, _Checkpoint) for side in sides)
+    for i, side in enumerate(sides):  # a checkpoint's parameters: its tensors but buffers
+        if isinstance(side, _Checkpoint):
+            sides[i] = side.counted(sides[1 - i])
+    (side_a, state_a, _), (side_b, state_b, _) = sides
+    if loose:  # a load casts a tensor to the model's dtype: only shapes must fit
+        unchanged, changed, added, removed = _loaded_states(state_a, state_b)
+    else:
+        unchanged, changed, added, removed = compare_states(state_a, state_b)
     return SpecDiff(side_a, side_b, tuple(unchanged), tuple(changed), tuple(added), tuple(removed))
 
 
@@ -246,17 +260,112 @@ def _side(
     variant: str | None,
     max_layers: int,
     which: str,
-) -> tuple[Side, dict[str, Entry]]:
-    """One side of a diff; its errors say which side they are about."""
+) -> tuple[Side, dict[str, Entry], frozenset[str]] | _Checkpoint:
+    """One side of a diff (a spec's, with its buffers' keys, or a checkpoint's); its errors
+    say which side they are about."""
     try:
+        checkpoint = _checkpoint_side(source, params, variant)
+        if checkpoint is not None:
+            return checkpoint
         return _read_side(source, params, variant, max_layers)
     except ArchSpecError as err:
         raise _naming_the_side(err, which) from None
 
 
+@dataclass(frozen=True)
+class _Checkpoint:
+    """A side that is a checkpoint: its entries, and its tensors to count its parameters by,
+    which need the other side's buffers (a checkpoint does not tell them apart)."""
+
+    name: str
+    file: str
+    entries: dict[str, Entry]
+    sizes: dict[str, int]
+
+    def counted(
+        self, other: tuple[Side, dict[str, Entry], frozenset[str]] | _Checkpoint
+    ) -> tuple[Side, dict[str, Entry], frozenset[str]]:
+        buffers = other[2] if isinstance(other, tuple) else frozenset()
+        params = sum(
+            n for k, n in self.sizes.items() if k not in buffers and not k.endswith(_BUFFER_NAMES)
+        )
+        return Side(self.name, self.file, params, None, None), self.entries, frozenset()
+
+
+#: the buffers of torch's norms, which a checkpoint's keys hold beside the parameters
+_BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
+
+#: how a file saved with torch.save starts: a zip (torch >= 1.6), or a pickle (older ones)
+_SAVED_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def _checkpoint_side(
+    source: Any, params: Mapping[str, Any] | None, variant: str | None
+) -> _Checkpoint | None:
+    """`source` read as a checkpoint (a torch.save file, by its first bytes: no spec starts
+    so, or a mapping of tensors), or None when it is a spec."""
+    import os
+
+    import torch
+
+    if isinstance(source, Mapping):
+        if not source or not all(isinstance(v, torch.Tensor) for v in source.values()):
+            return None
+        state, name, file = source, "the state_dict", "state_dict"
+    elif isinstance(source, (str, os.PathLike)) and "\n" not in os.fspath(source):
+        path = Path(source)
+        try:  # a regular file only: a FIFO or a device is the spec reader's to refuse
+            if not path.is_file():
+                return None
+            with open(path, "rb") as file:
+                head = file.read(4)
+        except OSError:
+            return None
+        if not head.startswith(_SAVED_MAGIC):
+            return None
+        from .checkpoints import read_file
+
+        state, name, file = read_file(path), path.name, shown_file(str(path))
+    else:
+        return None
+    if params or variant is not None:
+        from .weights import WeightsError
+
+        raise WeightsError(
+            f"{name} is a checkpoint, which has no params or variants to choose",
+            code="E805",
+            hint="--set and --variant (params_b=, variant_b=) choose B's, --set-a and "
+            "--variant-a (params_a=, variant_a=) A's: give them to the side that is a spec",
+        )
+    from .hub import _entry, _text_keys
+
+    _text_keys(state)
+    sizes = {k: v.numel() for k, v in state.items() if isinstance(v, torch.Tensor)}
+    entries = {k: _entry(v) for k, v in state.items()}
+    return _Checkpoint(name, file, entries, sizes)
+
+
+def _loaded_states(
+    state_a: Mapping[str, Entry], state_b: Mapping[str, Entry]
+) -> tuple[
+    list[str], list[tuple[str, Entry, Entry]], list[tuple[str, Entry]], list[tuple[str, Entry]]
+]:
+    """`compare_states` by shape, as a load into a model compares: a tensor torch cannot
+    copy (a checkpoint's entry that is no dense tensor) counts as changed whatever its shape."""
+    from .hub import _UNLOADABLE
+
+    unchanged, changed, added, removed = compare_states(state_a, state_b, shapes_only=True)
+    bad = {k for k in unchanged if _UNLOADABLE in state_a[k][1] + state_b[k][1]}
+    if bad:
+        unchanged = [k for k in unchanged if k not in bad]
+        at = {k: (k, state_a[k], state_b[k]) for k in bad} | {c[0]: c for c in changed}
+        changed = [at[k] for k in state_a if k in at]
+    return unchanged, changed, added, removed
+
+
 def _read_side(
     source: api.SpecSource, params: Mapping[str, Any] | None, variant: str | None, max_layers: int
-) -> tuple[Side, dict[str, Entry]]:
+) -> tuple[Side, dict[str, Entry], frozenset[str]]:
     from .backends.torch_module import build_module
 
     analysis: Analysis = api._analysis(source, dict(params or {}), max_layers, variant=variant)
@@ -293,7 +402,7 @@ def _read_side(
         inputs,
         summary.frozen_params,
     )
-    return side, state
+    return side, state, frozenset(k for k, _ in module.named_buffers())
 
 
 #: How each side of a diff chooses a family's variant: the CLI's option, the keyword of `diff`.

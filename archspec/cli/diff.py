@@ -32,10 +32,13 @@ Examples:
   archspec diff resnet18 resnet34                  two variants of one family
   archspec diff resnet50 my_resnet.yaml --format json   your own spec against a built-in
   archspec diff resnet50 resnet50 --set-a num_classes=10 --set num_classes=100
+  archspec diff runs/best.pth resnet50             which tensors of a checkpoint load into it
 
 \b
 --set and --variant apply to B, the spec you change to; --set-a and --variant-a to A.
 Both models are built on the meta device: no memory for weights, nothing downloaded.
+A side may be a checkpoint, a file saved with torch.save (tensors only are read), compared by
+shape: a load casts the dtype.
 Exit status: 0 when the diff is computed (whatever it finds), 1 on a spec error.
 """
 
@@ -52,7 +55,8 @@ def diff(
         str,
         typer.Argument(
             metavar="A",
-            help="The spec a checkpoint comes from (- for a spec piped in).",
+            help="The spec a checkpoint comes from, or the checkpoint (a torch.save "
+            "file); - for a spec piped in.",
             autocompletion=complete_spec,
         ),
     ],
@@ -60,7 +64,7 @@ def diff(
         str,
         typer.Argument(
             metavar="B",
-            help="The spec to load it into (- for a spec piped in).",
+            help="The spec to load it into, or a checkpoint; - for a spec piped in.",
             autocompletion=complete_spec,
         ),
     ],
@@ -89,7 +93,8 @@ def diff(
 
     Loading a checkpoint of A into B (fine-tuning with another head, a wider stage, an
     extra block): which tensors load as they are, which change shape, which appear or
-    vanish, and the params and MACs per sample on each side.
+    vanish, and the params and MACs per sample on each side. Either side may be a
+    checkpoint file itself: which of its tensors load into the other side.
     """
     fmt = with_json(fmt, as_json, DiffFormat.json, DiffFormat.text)
     use_plugins(plugins)
