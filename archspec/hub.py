@@ -14,15 +14,13 @@ import dataclasses
 import hashlib
 import os
 import re
-import stat
 import sys
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-from urllib.request import Request, url2pathname
+from urllib.request import Request
 
 import torch
 from torch import nn
@@ -33,10 +31,11 @@ from .diffs import Entry, Side, compare_states
 from .download import TRANSFER_ERRORS, download, shown_url
 from .errors import escape_text
 from .fit_hints import unmatched_hint
+from .mirrors import check_mirror_file, mirror_hint
 from .tiedstate import once as _once
 from .tiedstate import split_twins
 from .tiedstate import twins as _twins
-from .weights import Weights, WeightsError, builder_rule, check_strict
+from .weights import Weights, WeightsError, builder_rule, check_strict, relative_file_url
 
 
 class WeightsWarning(UserWarning):
@@ -57,6 +56,8 @@ def fetch(weights: Weights, base_url: str | None = None) -> Mapping[str, Any]:
     url = weights.url(base_url)
     cached = cache_dir() / weights.file
     try:  # torch.hub creates its .partial file before it parses the URL, and leaks it
+        if relative_file_url(url):
+            raise ValueError("a file: URL names an absolute path; this one is relative")
         Request(url)
     except ValueError as exc:
         raise WeightsError(
@@ -64,7 +65,7 @@ def fetch(weights: Weights, base_url: str | None = None) -> Mapping[str, Any]:
             f"({shown_url(str(exc), url)})",
             code="E802",
             hint="base_url= and $ARCHSPEC_WEIGHTS_URL take a URL: https://host/folder, or "
-            "file:///path/to/folder for a folder (pathlib.Path(folder).as_uri())",
+            "file:///path/to/folder for a folder (pathlib.Path(folder).resolve().as_uri())",
         ) from None
     if os.path.lexists(cached) and not cached.is_file():  # a folder, a FIFO, a dangling link
         raise WeightsError(
@@ -75,7 +76,7 @@ def fetch(weights: Weights, base_url: str | None = None) -> Mapping[str, Any]:
         )
     try:
         if not os.path.lexists(cached):  # the mirror is read only for a file not cached
-            _check_mirror_file(url, weights)
+            check_mirror_file(url, weights)
             download(
                 url,
                 cached,
@@ -90,7 +91,8 @@ def fetch(weights: Weights, base_url: str | None = None) -> Mapping[str, Any]:
         raise WeightsError(
             f"cannot fetch {weights.full_name} from {shown_url(url)}: {shown_url(str(exc), url)}",
             code="E802",
-            hint=f"without a network, put {weights.file} in {cached.parent} (torch.hub's cache, "
+            hint=mirror_hint(url, weights, cache_dir())
+            or f"without a network, put {weights.file} in {cached.parent} (torch.hub's cache, "
             "where torchvision also looks), or set base_url= / $ARCHSPEC_WEIGHTS_URL to a "
             "mirror (a file:// folder works)",
         ) from None
@@ -122,28 +124,6 @@ def _cache_note(weights: Weights) -> str:
 
 
 _CACHE_HINT = "delete the cached file, and it is downloaded again and checked"
-
-
-def _check_mirror_file(url: str, weights: Weights) -> None:
-    """A `file://` mirror's file must be a regular file before torch.hub opens it: opening a
-    FIFO waits for a writer forever, and a device such as /dev/zero (or a link to one) never
-    ends, so the download filled the disk. A missing file is left to torch.hub's message."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "file":
-        return
-    path = url2pathname(Request(url).selector)  # the path urllib's file handler opens
-    try:
-        mode = os.stat(path).st_mode
-    except (OSError, ValueError):
-        return
-    if not stat.S_ISREG(mode):
-        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a FIFO or a device)"
-        raise WeightsError(
-            f"cannot fetch {weights.full_name} from {shown_url(url)}: it is {what}",
-            code="E802",
-            hint=f"a file:// mirror holds {weights.file} as a plain file (torchvision's); "
-            "nothing was read or written",
-        )
 
 
 def _renamed(state: Mapping[str, Any], weights: Weights) -> Mapping[str, Any]:

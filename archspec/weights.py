@@ -111,6 +111,8 @@ class Weights:
             parts = urlsplit(base)
         except ValueError:  # not a URL (an unclosed IPv6 bracket): fetch says so
             return base.rstrip("/") + "/" + self.file
+        if relative_file_url(base):  # urlunsplit would put it at the root: fetch refuses it
+            return base.rstrip("/") + "/" + self.file
         return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + self.file))
 
     def transforms(self) -> ImageClassification:
@@ -131,6 +133,16 @@ class Weights:
 
 
 @functools.cache
+def relative_file_url(url: str) -> bool:
+    """True for a `file:` URL whose path is relative (`file:mirror`, `file:./models`): file
+    URLs name absolute paths only, and urllib reads such a one from the root (`/mirror`)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() == "file" and not parts.netloc and not url[5:].startswith("/")
+
+
 def _table() -> dict[str, Any]:
     return json.loads(TABLE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
