@@ -38,7 +38,7 @@ def run(command: str, cwd: Path) -> str:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, **ENV},
+        env={**os.environ, **ENV, "TORCH_HOME": str(cwd / ".torch")},  # an empty hub cache
         timeout=600,
     )
     return "\n".join(line.rstrip() for line in proc.stdout.strip().splitlines())

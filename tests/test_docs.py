@@ -391,7 +391,9 @@ def _run_cli(command: str, cwd: Path) -> Ran:
     process that loaded it, and the next page (or test) must not see them."""
     argv = shlex.split(command)
     assert argv[0] == "archspec", f"only archspec commands are run, not {command!r}"
-    env = {"NO_COLOR": "1", "COLUMNS": "100", "TERM": "dumb"}
+    # an empty torch.hub cache: what `archspec weights` shows as cached is the page's, not
+    # what this machine happened to download
+    env = {"NO_COLOR": "1", "COLUMNS": "100", "TERM": "dumb", "TORCH_HOME": str(cwd / ".torch")}
     if any(a == "--plugins" or a.startswith("--plugins=") for a in argv):
         proc = subprocess.run(
             [sys.executable, "-m", "archspec", *argv[1:]],

@@ -83,10 +83,10 @@ if _collecting:
 del app  # type: ignore[name-defined]  # noqa: F821
 
 #: The modules of the commands, in the order --help lists them (each registers its own).
-COMMAND_MODULES = ("analyse", "build", "diff", "tools", "views", "importer")
+COMMAND_MODULES = ("analyse", "build", "diff", "tools", "views", "importer", "weights")
 
 #: The module that registers each command: the one a command line that names it imports
-#: (`_app_for`), not the five others (tests/test_cli_startup.py holds it to what each
+#: (`_app_for`), not the others (tests/test_cli_startup.py holds it to what each
 #: module registers).
 COMMAND_MODULE_OF = {
     **dict.fromkeys(("check", "summary"), "analyse"),
@@ -95,6 +95,7 @@ COMMAND_MODULE_OF = {
     **dict.fromkeys(("list", "schema", "new"), "tools"),
     **dict.fromkeys(("show", "graph"), "views"),
     "import": "importer",
+    "weights": "weights",
 }
 
 
