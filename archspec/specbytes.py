@@ -77,8 +77,29 @@ def read_input(info: os.stat_result) -> str | None:
 STDIN_NAME = "<stdin>"
 
 
+#: How a file torch.save wrote starts: a zip (torch >= 1.6) or a pickle (older); neither is
+#: text a spec can start with (a control character, a byte UTF-8 never starts with).
+CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def _checkpoint_error(file: str) -> LoadError:
+    """E105 for a PyTorch checkpoint given where a spec goes (`archspec check best.pth`),
+    saying what it is and what reads one, rather than that it is binary or too large."""
+    what = "standard input" if file == STDIN_NAME else file
+    return LoadError(
+        f"{what} is a PyTorch checkpoint (a file torch.save wrote), not a YAML spec",
+        span=SourceSpan(file, 1, 1),
+        code="E105",
+        hint="`archspec diff CHECKPOINT SPEC` says which of its tensors load into a spec's "
+        "model, and archspec.load(SPEC, weights=CHECKPOINT) loads it; `archspec import` "
+        "writes a spec of the model class it was saved from",
+    )
+
+
 def decode_spec_bytes(raw: bytes, file: str) -> str:
     """UTF-8 (with optional BOM) or a clear E105."""
+    if raw.startswith(CHECKPOINT_MAGIC):
+        raise _checkpoint_error(file)
     what = "standard input" if file == STDIN_NAME else "the file"
     nul = raw.find(b"\x00")
     if nul >= 0:
@@ -155,8 +176,6 @@ def read_spec_text(path: str | Path) -> str:
         ) from None
     _refuse_non_file(path, info.st_mode)
     size = info.st_size
-    if size > MAX_BYTES:
-        raise _too_big(path, size)
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
@@ -166,6 +185,8 @@ def read_spec_text(path: str | Path) -> str:
         # counts is what was opened.
         opened = os.fstat(fd)
         _refuse_non_file(path, opened.st_mode)
+        if size > MAX_BYTES:  # a checkpoint is said as one, not as a spec too large
+            raise _checkpoint_error(str(path)) if _is_checkpoint(fd) else _too_big(path, size)
         note_read(path, opened)
         raw = _read_at_most(fd, MAX_BYTES + 1)
     except OSError as exc:
@@ -212,7 +233,9 @@ def read_spec_stream(
         if stat.S_ISREG(info.st_mode):
             note_read(name, info)
             if info.st_size > MAX_BYTES:
-                raise _too_big(name, info.st_size)
+                raise (
+                    _checkpoint_error(name) if _is_checkpoint(fd) else _too_big(name, info.st_size)
+                )
             idle = None  # a file redirected in is never waited on
         raw = _read_at_most(fd, MAX_BYTES + 1, idle, waiting)
     except _Silent:
@@ -231,8 +254,18 @@ def read_spec_stream(
             hint="pipe a spec in, or name its file",
         ) from None
     if len(raw) > MAX_BYTES:
-        raise _too_big(name, MAX_BYTES)
+        raise (
+            _checkpoint_error(name)
+            if raw.startswith(CHECKPOINT_MAGIC)
+            else _too_big(name, MAX_BYTES)
+        )
     return decode_spec_bytes(raw, name)
+
+
+def _is_checkpoint(fd: int) -> bool:
+    """Whether the regular file open at `fd` starts as torch.save's files do."""
+    head = os.pread(fd, 4, 0) if hasattr(os, "pread") else b""  # no pread: said as before
+    return head.startswith(CHECKPOINT_MAGIC)
 
 
 def _too_big(path: str | Path, size: int) -> LoadError:
