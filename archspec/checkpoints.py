@@ -11,6 +11,7 @@ zip's size nor download.MAX_BYTES, then read as any checkpoint (tensors only).""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ from typing import Any
 import torch
 
 from .download import MAX_BYTES
+from .specbytes import checkpoint_kind
 from .weights import WeightsError
 
 #: How many times its zip's size a legacy checkpoint's one entry may inflate to: tensors of
@@ -47,6 +49,8 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             hint="pass a torch.save'd state_dict's path (a URL's folder goes in base_url=), a "
             "state_dict, or torchvision's weights' name (archspec.list_weights(spec) lists them)",
         )
+    if _kind_of_file(file) == "safetensors":
+        return _safetensors(file)
     state = _loaded(
         file,
         f"weights file {str(file)!r}",
@@ -62,6 +66,38 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(state, Mapping):
         raise WeightsError(f"{file} holds {_kind(state)}, not a state_dict", code="E801")
     return state  # type: ignore[return-value]
+
+
+def _kind_of_file(file: Path) -> str | None:
+    try:
+        with open(file, "rb") as f:
+            return checkpoint_kind(f.read(10))
+    except OSError:
+        return None
+
+
+def _safetensors(file: Path) -> dict[str, Any]:
+    """A safetensors file (timm's and Hugging Face's format: tensors only, no code), read by
+    the safetensors package where it is installed; it is no dependency of archspec."""
+    shown = f"weights file {str(file)!r}"
+    if importlib.util.find_spec("safetensors") is None:
+        raise WeightsError(
+            f"{shown} is a safetensors file, which archspec reads with the safetensors "
+            "package: it is not installed",
+            code="E801",
+            hint="pip install safetensors; or read it yourself, "
+            "safetensors.torch.load_file(path), and pass the state_dict",
+        )
+    from safetensors.torch import load_file
+
+    try:
+        return dict(load_file(str(file), device="cpu"))
+    except Exception as exc:  # a damaged or truncated file: the package's own error
+        raise WeightsError(
+            f"cannot read {shown} as a safetensors file ({type(exc).__name__}: {str(exc)[:200]})",
+            code="E801",
+            hint="the file is damaged or truncated: fetch it again",
+        ) from None
 
 
 def read_cached(file: Path) -> Mapping[str, Any]:

@@ -23,6 +23,7 @@ from .inputlayout import batch_of_one
 from .lazymethods import dataclass
 from .passes.pipeline import Analysis
 from .report import summarise_analysis
+from .specbytes import checkpoint_kind
 from .toolkit import spec_params
 
 #: One state_dict entry as the diff compares it: its shape and dtype.
@@ -295,15 +296,12 @@ class _Checkpoint:
 #: the buffers of torch's norms, which a checkpoint's keys hold beside the parameters
 _BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
 
-#: how a file saved with torch.save starts: a zip (torch >= 1.6), or a pickle (older ones)
-_SAVED_MAGIC = (b"PK\x03\x04", b"\x80")
-
 
 def _checkpoint_side(
     source: Any, params: Mapping[str, Any] | None, variant: str | None
 ) -> _Checkpoint | None:
-    """`source` read as a checkpoint (a torch.save file, by its first bytes: no spec starts
-    so, or a mapping of tensors), or None when it is a spec."""
+    """`source` read as a checkpoint (a torch.save or safetensors file, by its first bytes: no
+    spec starts so, or a mapping of tensors), or None when it is a spec."""
     import os
 
     import torch
@@ -318,10 +316,10 @@ def _checkpoint_side(
             if not path.is_file():
                 return None
             with open(path, "rb") as file:
-                head = file.read(4)
+                head = file.read(10)
         except OSError:
             return None
-        if not head.startswith(_SAVED_MAGIC):
+        if checkpoint_kind(head) is None:
             return None
         from .checkpoints import read_file
 

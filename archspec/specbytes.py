@@ -82,12 +82,26 @@ STDIN_NAME = "<stdin>"
 CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")
 
 
-def _checkpoint_error(file: str) -> LoadError:
+def checkpoint_kind(head: bytes) -> str | None:
+    """What checkpoint a file is by its first 10 bytes: "torch.save" (a zip or a pickle),
+    "safetensors" (an 8-byte little-endian header size, then the header's JSON `{`: timm's
+    and Hugging Face's files), or None (a spec, or anything else)."""
+    if head.startswith(CHECKPOINT_MAGIC):
+        return "torch.save"
+    # the size's high bytes are NULs (a header under 4 GiB), which no text holds: a spec
+    # starting `params: {"` is no safetensors file
+    if len(head) >= 10 and head[4:8] == bytes(4) and head[8:10] in (b'{"', b"{}") and any(head[:4]):
+        return "safetensors"
+    return None
+
+
+def _checkpoint_error(file: str, kind: str = "torch.save") -> LoadError:
     """E105 for a PyTorch checkpoint given where a spec goes (`archspec check best.pth`),
     saying what it is and what reads one, rather than that it is binary or too large."""
     what = "standard input" if file == STDIN_NAME else file
+    wrote = "a file torch.save wrote" if kind == "torch.save" else "a safetensors file"
     return LoadError(
-        f"{what} is a PyTorch checkpoint (a file torch.save wrote), not a YAML spec",
+        f"{what} is a PyTorch checkpoint ({wrote}), not a YAML spec",
         span=SourceSpan(file, 1, 1),
         code="E105",
         hint="`archspec diff CHECKPOINT SPEC` says which of its tensors load into a spec's "
@@ -98,8 +112,9 @@ def _checkpoint_error(file: str) -> LoadError:
 
 def decode_spec_bytes(raw: bytes, file: str) -> str:
     """UTF-8 (with optional BOM) or a clear E105."""
-    if raw.startswith(CHECKPOINT_MAGIC):
-        raise _checkpoint_error(file)
+    kind = checkpoint_kind(raw[:10])
+    if kind is not None:
+        raise _checkpoint_error(file, kind)
     what = "standard input" if file == STDIN_NAME else "the file"
     nul = raw.find(b"\x00")
     if nul >= 0:
@@ -186,7 +201,8 @@ def read_spec_text(path: str | Path) -> str:
         opened = os.fstat(fd)
         _refuse_non_file(path, opened.st_mode)
         if size > MAX_BYTES:  # a checkpoint is said as one, not as a spec too large
-            raise _checkpoint_error(str(path)) if _is_checkpoint(fd) else _too_big(path, size)
+            kind = _checkpoint_at(fd)
+            raise _checkpoint_error(str(path), kind) if kind else _too_big(path, size)
         note_read(path, opened)
         raw = _read_at_most(fd, MAX_BYTES + 1)
     except OSError as exc:
@@ -233,9 +249,8 @@ def read_spec_stream(
         if stat.S_ISREG(info.st_mode):
             note_read(name, info)
             if info.st_size > MAX_BYTES:
-                raise (
-                    _checkpoint_error(name) if _is_checkpoint(fd) else _too_big(name, info.st_size)
-                )
+                kind = _checkpoint_at(fd)
+                raise _checkpoint_error(name, kind) if kind else _too_big(name, info.st_size)
             idle = None  # a file redirected in is never waited on
         raw = _read_at_most(fd, MAX_BYTES + 1, idle, waiting)
     except _Silent:
@@ -254,18 +269,15 @@ def read_spec_stream(
             hint="pipe a spec in, or name its file",
         ) from None
     if len(raw) > MAX_BYTES:
-        raise (
-            _checkpoint_error(name)
-            if raw.startswith(CHECKPOINT_MAGIC)
-            else _too_big(name, MAX_BYTES)
-        )
+        kind = checkpoint_kind(raw[:10])
+        raise _checkpoint_error(name, kind) if kind else _too_big(name, MAX_BYTES)
     return decode_spec_bytes(raw, name)
 
 
-def _is_checkpoint(fd: int) -> bool:
-    """Whether the regular file open at `fd` starts as torch.save's files do."""
-    head = os.pread(fd, 4, 0) if hasattr(os, "pread") else b""  # no pread: said as before
-    return head.startswith(CHECKPOINT_MAGIC)
+def _checkpoint_at(fd: int) -> str | None:
+    """`checkpoint_kind` of the regular file open at `fd`."""
+    head = os.pread(fd, 10, 0) if hasattr(os, "pread") else b""  # no pread: said as before
+    return checkpoint_kind(head)
 
 
 def _too_big(path: str | Path, size: int) -> LoadError:

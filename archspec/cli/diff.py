@@ -37,7 +37,7 @@ Examples:
 \b
 --set and --variant apply to B, the spec you change to; --set-a and --variant-a to A.
 Both models are built on the meta device: no memory for weights, nothing downloaded.
-A side may be a checkpoint, a file saved with torch.save (tensors only are read), compared by
+A side may be a checkpoint, a torch.save or safetensors file (tensors only are read), compared by
 shape: a load casts the dtype.
 Exit status: 0 when the diff is computed (whatever it finds), 1 on a spec error.
 """
