@@ -32,14 +32,19 @@ from .where import describe, span_from_stack
 def _entry(module: Any, target: str) -> tuple[str, str] | None:
     """(container, entry) of a call of an entry of an nn.ModuleList or nn.ModuleDict of
     `module` (`("convs", "0")`, `("heads", "age")`), or of a container nested in one
-    (`fuse_layers.0.1`, HRNet's list of lists: `("fuse_layers.0", "1")`); else None."""
+    (`fuse_layers.0.1`, HRNet's list of lists: `("fuse_layers.0", "1")`), or of a plain
+    nn.Sequential of `module` walked item by item (SSDLite's `for block in self.features`,
+    each stage's output kept: `("features", "0")`); else None."""
     import torch.nn as nn
+
+    from .trace import is_plain_sequential
 
     parts = target.split(".")
     at = module
     for k, part in enumerate(parts[:-1]):
         at = at._modules.get(part)
-        if not isinstance(at, nn.ModuleList | nn.ModuleDict):
+        walked = len(parts) == 2 and at is not None and is_plain_sequential(at)
+        if not isinstance(at, nn.ModuleList | nn.ModuleDict) and not walked:
             return None
         if isinstance(at, nn.ModuleList) and not is_index(parts[k + 1]):
             return None
