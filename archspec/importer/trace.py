@@ -89,6 +89,8 @@ class Body:
     fused: str | None = None
     #: a forward's tensors when it takes several: a block's `inputs:` (inputs.py)
     inputs: list[str] | None = None
+    #: False when forward could not be traced (reported): nothing above is known of it
+    traced: bool = True
 
 
 def is_plain_sequential(module: nn.Module) -> bool:
@@ -292,7 +294,7 @@ def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
             problems.add(diag)
         graph, modes = with_training(module, graph, problems, trace)
     if graph is None:
-        return Body([], None)
+        return Body([], None, traced=False)
     from .inplace import in_place_aliases
     from .order import unread_tensors
 
