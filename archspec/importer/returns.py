@@ -30,16 +30,41 @@ def returned(reader: Any, output: Any, graph: Any) -> Returned:
             return {k: names[v] for k, v in output.items()}
         values = [names[v] for v in output.values()]  # a block's, which its caller reads
         return values if len(values) > 1 else values[0]  # by key (importer/several.py)
+    held = _nested(output, names)
     kind = type(output).__name__.removeprefix("immutable_")
+    what = f"a {kind} holding {held}, not tensors alone" if held else None
     reader.fail(
         "E904",
         f"{describe(type(reader.module))}.forward returns "
-        f"{'None' if output is None else 'a ' + kind}, not one tensor",
+        f"{what or ('None' if output is None else 'a ' + kind)}"
+        f"{'' if what else ', not one tensor'}",
         next(iter(n for n in graph.nodes if n.op == "output")),
         "a spec's blocks return one tensor, its network one, a tuple or a dict of tensors by "
-        "text keys (`outputs:`)",
+        "text keys (`outputs:`)"
+        + (
+            ": return one flat tuple (`return (*logits, *boxes)`), or import a wrapper whose "
+            "forward does"
+            if held
+            else ""
+        ),
     )
     return None
+
+
+def _nested(output: Any, names: dict[Any, str]) -> str | None:
+    """What a returned tuple or list holds besides tensors, when it holds containers
+    (a detection head's `return logits, boxes`, two lists of maps): `a list`, `2 lists`."""
+    if not isinstance(output, tuple | list | dict):
+        return None
+    items = list(output.values()) if isinstance(output, dict) else list(output)
+    held = [o for o in items if isinstance(o, tuple | list | dict)]
+    if not held or any(o not in names for o in items if not isinstance(o, tuple | list | dict)):
+        return None
+    inner = [type(o).__name__.removeprefix("immutable_") for o in held]
+    kinds = sorted(set(inner))
+    if len(kinds) == 1:
+        return f"a {kinds[0]}" if len(inner) == 1 else f"{len(inner)} {kinds[0]}s"
+    return " and ".join(f"a {k}" for k in kinds)
 
 
 def _named_dict(output: Any, names: dict[Any, str]) -> bool:
