@@ -225,7 +225,7 @@ def _refused(exc: ArchSpecError, model: nn.Module, example_input: torch.Tensor) 
             code="E902",
         ) from None
     if first.code.startswith("E4"):
-        _model_refuses(model, example_input)
+        _model_refuses(model, example_input, first.message)
         shape = _shape_text(example_input)
         message = f"the imported spec of {cls} refuses the example input ({shape}): "
         hint = "give an input the model accepts (--input)" + (
@@ -247,13 +247,16 @@ def _shape_text(example_input: Any) -> str:
     return ", ".join(str(int(d)) for d in example_input.shape)
 
 
-def _model_refuses(model: nn.Module, example_input: torch.Tensor) -> None:
+def _model_refuses(model: nn.Module, example_input: torch.Tensor, spec_says: str = "") -> None:
     """E904 when the model itself cannot run on the example input: the spec, whose first
     layers infer their widths from that input, then differs from the model (a generator's
     ConvTranspose2d(100, ...) under the default (1, 3, 224, 224)), and the input is at fault,
     not the import. Run only where the state_dicts already differ; on the meta device some
     kernels (transposed convolutions) do not check the channels, so the hint of the
-    state_dict's difference names the example input too."""
+    state_dict's difference names the example input too. Given what the spec's shape check
+    says (`spec_says`), the model is run in training mode too: a child used in training only
+    (Inception's AuxLogits) may refuse an input eval takes, which the spec then refuses."""
+    from .modes import training_forward
     from .where import describe, span_of_class
 
     try:
@@ -265,6 +268,21 @@ def _model_refuses(model: nn.Module, example_input: torch.Tensor) -> None:
             span=span_of_class(type(model)),
             hint="give an input the model accepts (--input, or example_input=)"
             + _lookup_note(model, example_input),
+            code="E904",
+        ) from None
+    if not spec_says:
+        return
+    try:
+        training_forward(model, example_input)
+    except Exception as exc:
+        raise ImportFailure(
+            f"{describe(type(model))} refuses the example input ({_shape_text(example_input)}) "
+            f"in training mode: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}; and so "
+            f"does its imported spec: {spec_says[:200]}",
+            span=span_of_class(type(model)),
+            hint="a spec's input domain holds in both modes, as its module computes either: "
+            "give an input the model accepts in training too (--input, or example_input=)",
             code="E904",
         ) from None
 

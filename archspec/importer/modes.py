@@ -96,6 +96,24 @@ def eval_forward(model: nn.Module, example_input: Any) -> Any:
         return called(model, example_input)
 
 
+def training_forward(model: nn.Module, example_input: Any) -> Any:
+    """`model` run in training mode on the example input with its batch doubled (a batch
+    norm in training refuses one value per channel, which says nothing of sizes), without
+    gradients, every training flag, buffer and the random state kept."""
+    import torch
+
+    doubled = (
+        SeveralInputs(torch.cat([t, t]) if t.dim() else t for t in example_input)
+        if isinstance(example_input, SeveralInputs)
+        else torch.cat([example_input, example_input])
+        if example_input.dim()
+        else example_input
+    )
+    with kept_modes(model), kept_buffers(model), torch.no_grad(), torch.random.fork_rng([]):
+        model.train()
+        return called(model, doubled)
+
+
 _HINT = (
     "a spec states one graph for training and eval: compute the same steps in both modes "
     "(a branch on `self.training`, or a value cached in eval only, is another graph), use a "
