@@ -86,21 +86,31 @@ def watching_autograd(module: Any, problems: Any) -> Iterator[None]:
         return apply.__func__(fn, *args, **kwargs)
 
     autocast = torch.amp.autocast_mode.autocast
-    enter = autocast.__enter__
+    enter, init = autocast.__enter__, autocast.__init__
+
+    def traced_autocast(self: Any, device_type: Any, *args: Any, **kwargs: Any) -> None:
+        """`torch.autocast(device_type=x.device.type, enabled=False)` (timm's EfficientViT):
+        fx gives the device type as a traced value, which autocast refuses; a disabled
+        region computes the same on any device, and an enabled one is refused on entry."""
+        self._archspec_read = not isinstance(device_type, str)
+        init(self, "cpu" if self._archspec_read else device_type, *args, **kwargs)
 
     def watched_autocast(self: Any) -> Any:
         if getattr(self, "_enabled", False):  # `enabled=False` keeps float32, as a spec does
             dtype = str(self.fast_dtype).removeprefix("torch.")
-            what = f"enters `torch.autocast` ({self.device}, {dtype}), which fx does not record"
+            on = "the device of a tensor" if getattr(self, "_archspec_read", False) else self.device
+            where = f"({on})" if self._archspec_read else f"({on}, {dtype})"
+            what = f"enters `torch.autocast` {where}, which fx does not record"
             found(what, _AUTOCAST_HINT)
         return enter(self)
 
     C._set_grad_enabled, C._InferenceMode = watched_set_grad, watched_inference
     Function.apply = classmethod(watched_apply)  # type: ignore[assignment,method-assign]
     autocast.__enter__ = watched_autocast  # type: ignore[method-assign]
+    autocast.__init__ = traced_autocast  # type: ignore[method-assign]
     try:
         yield
     finally:
         C._set_grad_enabled, C._InferenceMode = set_grad, inference
         Function.apply = apply  # type: ignore[method-assign]
-        autocast.__enter__ = enter  # type: ignore[method-assign]
+        autocast.__enter__, autocast.__init__ = enter, init  # type: ignore[method-assign]
