@@ -150,7 +150,8 @@ def _literal(ast: Any, text: str) -> Any:
 #: How to go on when a forward reaches inside one of its children.
 INSIDE_HINT = (
     "a spec's items are a module's own children, each called as a whole: call the child "
-    "itself (its forward), or import a quantizable model before `prepare` adds observers"
+    "itself (`down(y)`, not `down.forward(y)`), or import a quantizable model before "
+    "`prepare` adds observers"
 )
 
 
@@ -164,8 +165,9 @@ def inside_child(module: Any, target: str) -> tuple[str, str]:
     child = target.split(".", 1)[0]
     return (
         f"reaches `self.{target}` inside its child `self.{child}`: it calls a grandchild "
-        f"directly, or a method of `self.{child}` other than its forward (quantization's "
-        "FloatFunctional `.add` runs its `activation_post_process`)",
+        f"directly, a module's `forward` by name (`down.forward(y)`, whose steps fx records "
+        f"as the caller's), or a method of `self.{child}` other than its forward "
+        "(quantization's FloatFunctional `.add` runs its `activation_post_process`)",
         INSIDE_HINT,
     )
 
