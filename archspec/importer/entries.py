@@ -122,6 +122,9 @@ def keyed_lists(module: Any, graph: Any) -> set[str]:
             keyed.add(head)
             continue
         indices = [k for _, k, _ in seen]
+        if _passes_identities(module.get_submodule(head), indices):
+            keyed.add(head)  # HRNet's transitions: `t(x) if not isinstance(t, nn.Identity)`
+            continue
         first, last = seen[0][0], seen[-1][0]
         others = [a for h, s in calls.items() if h != head for a, _, _ in s]
         if len(set(indices)) != len(indices) or any(first < a < last for a in others):
@@ -142,6 +145,16 @@ def keyed_lists(module: Any, graph: Any) -> set[str]:
         if len(seen) > 1 and all(n.args[:1] == start for _, _, n in seen) and not _one_cat(seen):
             keyed.add(head)  # branches on one tensor summed (MobileOne's `out += conv(x)`)
     return keyed
+
+
+def _passes_identities(holder: Any, called: list[str]) -> bool:
+    """Whether a forward passes by an `nn.Identity` entry of `holder` it never calls, before
+    an entry it calls (HRNet's transition lists): a sequence would call it, entries hold it."""
+    import torch.nn as nn
+
+    held = holder._modules
+    last = max((list(held).index(k) for k in called if k in held), default=-1)
+    return any(type(m) is nn.Identity and k not in called for k, m in list(held.items())[:last])
 
 
 def _one_cat(seen: list[tuple[int, int, Any]]) -> bool:
@@ -175,6 +188,11 @@ def entry_call(reader: Any, node: Any, target: str) -> bool:
         return False
     head, index = found
     cls = describe(type(reader.module))
+    if (head, index) in reader.__dict__.get("passed_by", ()):  # an identity skipped before
+        later = reader.entries[head][-1]
+        why = f"calls item `{index}` of `{_shown(head)}`, an nn.Identity, after item `{later}`"
+        reader.fail("E904", f"{cls}.forward {why}", node, _PASSED_HINT)
+        return True
     if (problem := spec_key_problem(target)) is not None:  # a dict's key: any text
         why = f"calls `{_shown(target)}`, whose path no spec key states ({problem})"
         reader.fail("E904", f"{cls}.forward {why}", node, _KEY_HINT)
@@ -232,14 +250,23 @@ def _entry_inputs(reader: Any, node: Any, child: Any, call: str) -> tuple[str, .
 def _out_of_turn(reader: Any, node: Any, target: str) -> bool:
     """Record a first call of an entry (and of each container on its path) in its
     container's entries; True, reported, when it comes before an entry registered before it:
-    a spec registers a container's entries in the order it first calls them."""
+    a spec registers a container's entries in the order it first calls them. Uncalled
+    `nn.Identity` entries before it are passed by (the spec's list holds one there)."""
+    import torch.nn as nn
+
     parts = target.split(".")
     for k in range(1, len(parts)):
         path, part = ".".join(parts[:k]), parts[k]
         called = reader.entries.setdefault(path, [])
         if part in called:
             continue
-        keys = list(reader.module.get_submodule(path)._modules)
+        held = reader.module.get_submodule(path)._modules
+        keys = list(held)
+        while part != keys[len(called)] and type(held[keys[len(called)]]) is nn.Identity:
+            # HRNet's `t(x) if not isinstance(t, nn.Identity) else ...`: a spec's list holds
+            # an nn.Identity at an index no node takes, so the entry is passed by in place
+            reader.__dict__.setdefault("passed_by", set()).add((path, keys[len(called)]))
+            called.append(keys[len(called)])
         if part != keys[len(called)]:
             shown = _shown(path)
             reader.fail(
@@ -254,6 +281,14 @@ def _out_of_turn(reader: Any, node: Any, target: str) -> bool:
             return True
         called.append(part)
     return False
+
+
+#: How to go on when an identity entry passed by is called later.
+_PASSED_HINT = (
+    "a spec's list holds an nn.Identity at an index no node takes, so an identity entry "
+    "passed by before a later entry is called cannot be called after it: call the "
+    "entries in the order they are registered"
+)
 
 
 def unfinished_entries(reader: Any) -> None:
