@@ -311,3 +311,48 @@ def _last_under(reader: Any, head: str) -> str:
     """The container under `head` whose entry the forward called last (where a container
     left out of `head` is reported)."""
     return [c for c in reader.entry_calls if c.startswith(head + ".")][-1]
+
+
+def forwards_by_name(module: Any, graph: Any) -> None:
+    """Make each plain nn.Sequential entry of a container whose `forward` the traced forward
+    called by name (timm's HRNet head: `down = self.downsamp_modules[i - 1]` then
+    `down.forward(y)`, which fx follows inside, recording its items) one call of the entry,
+    as `down(y)` is: its items called once each, in order, each reading the one before
+    alone and read by nothing else, the first reading one tensor. Other item calls are
+    left as they are (refused where.inside_child)."""
+    from .trace import is_plain_sequential
+
+    calls: dict[str, list[Any]] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            path, _, _ = str(node.target).rpartition(".")
+            calls.setdefault(path, []).append(node)
+    for path, nodes in calls.items():
+        if "." not in path or _entry(module, path) is None:  # an entry of a container only
+            continue
+        holder = module.get_submodule(path)
+        if not is_plain_sequential(holder) or path in calls.get(path.rpartition(".")[0], ()):
+            continue
+        keys = list(holder._modules)
+        if [str(n.target).rpartition(".")[2] for n in nodes] != keys:
+            continue
+        if not _chained(nodes):
+            continue
+        with graph.inserting_before(nodes[0]):
+            whole = graph.call_module(path, (nodes[0].args[0],))
+        whole.meta, whole.stack_trace = dict(nodes[0].meta), nodes[0].stack_trace
+        nodes[-1].replace_all_uses_with(whole)
+        for node in reversed(nodes):
+            graph.erase_node(node)
+
+
+def _chained(nodes: list[Any]) -> bool:
+    """Whether the calls form one chain of one tensor: each reads the one before alone, and
+    nothing else reads what all but the last return."""
+    first = nodes[0]
+    if len(first.args) != 1 or first.kwargs or not hasattr(first.args[0], "op"):
+        return False
+    for before, node in itertools.pairwise(nodes):
+        if node.args != (before,) or node.kwargs or list(before.users) != [node]:
+            return False
+    return True

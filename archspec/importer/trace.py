@@ -250,6 +250,7 @@ def body_of(module: nn.Module, problems: Problems) -> Body:
 def _trace(module: nn.Module, problems: Problems) -> Any:
     from .defaulted import drop_defaulted
     from .devices import other_device
+    from .entries import forwards_by_name
     from .finalstates import final_states
     from .gradmode import watching_autograd
     from .inputs import traced_args
@@ -275,6 +276,7 @@ def _trace(module: nn.Module, problems: Problems) -> Any:
         unbind_pieces(graph)  # timm's q, k, v: the batch stays in front (unbinds.py)
         final_states(module, graph)  # `_, (h, c) = self.lstm(x)`; `h[-1]` (finalstates.py)
         positional_calls(module, graph)  # `self.block(x=x)`: by position (inputs.py)
+        forwards_by_name(module, graph)  # HRNet's `down.forward(y)`: one call (entries.py)
         entries_in_turn(module, graph)  # FPN's inner_blocks[-1] first, if it may be (turns.py)
         return graph
     except Exception as exc:
