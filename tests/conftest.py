@@ -3,14 +3,15 @@
 Tests marked `heavy` are left out of the default run (`python -m pytest -q`, what CI runs) and
 run with `--all` (or ARCHSPEC_ALL_TESTS=1): the zoo members whose forward passes cost the
 most while a cheaper member of their family covers the same structure. `zoo_params` marks
-them, so the default run samples each family and `--all` runs every member.
+them, so the default run samples each family and `--all` runs every member; `sample_params`
+does the same for other large families of like cases (the first of each kind and a stride).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,29 @@ def zoo_params(names: list[str]) -> list[object]:
     each family file (but SAMPLED_VARIANTS) marked `heavy`."""
     heavy = (HEAVY_ZOO | family_extras()) - SAMPLED_VARIANTS
     return [pytest.param(n, marks=pytest.mark.heavy) if n in heavy else n for n in names]
+
+
+def sample_params(
+    values: Iterable[Any],
+    family: Callable[[Any], object] = lambda value: None,
+    stride: int = 4,
+    ids: Callable[[Any], str] | None = None,
+) -> list[object]:
+    """`values` as pytest params for a large family of like cases: the default run keeps the
+    first case of each family (`family(value)`, in the order given) and every `stride`-th
+    case; the rest are marked `heavy`, so `--all` runs every case. A fixed rule, not a random
+    draw: a run fails or passes the same way every time. A tuple value is the arguments of a
+    multi-name parametrize."""
+    seen: set[object] = set()
+    out: list[object] = []
+    for i, value in enumerate(values):
+        kin = family(value)
+        kept = kin not in seen or i % stride == 0
+        seen.add(kin)
+        args = value if isinstance(value, tuple) else (value,)
+        marks = () if kept else (pytest.mark.heavy,)
+        out.append(pytest.param(*args, marks=marks, id=ids(value) if ids else None))
+    return out
 
 
 def pytest_configure(config: pytest.Config) -> None:

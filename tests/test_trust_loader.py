@@ -38,6 +38,8 @@ from archspec.cli import app
 from archspec.errors import ArchSpecError, Diagnostic, LoadError, SourceSpan, escape_text
 from archspec.loader import MAX_DEPTH, load_yaml, read_spec_text
 
+from .conftest import sample_params
+
 runner = CliRunner()
 
 # ----------------------------------------------------------------------------------------
@@ -132,8 +134,16 @@ SHAPE_DEPTHS = [
 ]
 
 
-@pytest.mark.parametrize(("shape", "depth"), SHAPE_DEPTHS)
+@pytest.mark.parametrize(
+    ("shape", "depth"),
+    sample_params(
+        SHAPE_DEPTHS, family=lambda case: case[0], ids=lambda case: f"{case[0]}-{case[1]}"
+    ),
+)
 def test_depth_limit_fires_where_level_65_opens(parser: str, shape: str, depth: int) -> None:
+    """Every shape under every parser in the default run, at the first depth past the limit and
+    a sample of the deeper ones (those around Python's recursion limit cost seconds under the
+    pure-Python parser); `--all` runs every depth."""
     text, line, col = SHAPES[shape](depth)
     with pytest.raises(LoadError) as info:
         load_yaml(text, "deep.yaml")
