@@ -44,3 +44,9 @@ def example(shape: tuple[int, ...], dtype: str = "float32") -> torch.Tensor:
     if dtype == "int64":
         return torch.arange(torch.Size(shape).numel()).reshape(shape) * 7 % 500
     return deterministic_input(shape)
+
+
+def wide_example(shape: tuple[int, ...], case: dict) -> torch.Tensor:
+    """The case's input for a float64 run of its network (token ids stay int64)."""
+    x = example(shape, case.get("dtype", "float32"))
+    return x if x.dtype == torch.int64 else x.double()
