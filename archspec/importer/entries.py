@@ -188,7 +188,7 @@ def entry_call(reader: Any, node: Any, target: str) -> bool:
         return False
     head, index = found
     cls = describe(type(reader.module))
-    if (head, index) in reader.__dict__.get("passed_by", ()):  # an identity skipped before
+    if (head, index) in reader.passed_by:  # an identity skipped before
         later = reader.entries[head][-1]
         why = f"calls item `{index}` of `{_shown(head)}`, an nn.Identity, after item `{later}`"
         reader.fail("E904", f"{cls}.forward {why}", node, _PASSED_HINT)
@@ -265,7 +265,7 @@ def _out_of_turn(reader: Any, node: Any, target: str) -> bool:
         while part != keys[len(called)] and type(held[keys[len(called)]]) is nn.Identity:
             # HRNet's `t(x) if not isinstance(t, nn.Identity) else ...`: a spec's list holds
             # an nn.Identity at an index no node takes, so the entry is passed by in place
-            reader.__dict__.setdefault("passed_by", set()).add((path, keys[len(called)]))
+            reader.passed_by.add((path, keys[len(called)]))
             called.append(keys[len(called)])
         if part != keys[len(called)]:
             shown = _shown(path)

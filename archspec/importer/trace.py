@@ -259,6 +259,8 @@ class _GraphReader:
         self.refused: set[Any] = set()  # nodes refused, and those reading them: reported once
         self.absorbed: set[Any] = set()  # nodes an item made already computes (lists.py)
         self.inputs: list[str] | None = None  # a forward's tensors, when several (inputs.py)
+        #: (container, entry) of the nn.Identity entries a forward passed by (entries.py)
+        self.passed_by: set[tuple[str, str]] = set()
 
     def fail(self, code: str, message: str, node: Any, hint: str) -> None:
         span = span_of_node(node, type(self.module))
