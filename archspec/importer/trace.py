@@ -259,8 +259,7 @@ class _GraphReader:
         self.refused: set[Any] = set()  # nodes refused, and those reading them: reported once
         self.absorbed: set[Any] = set()  # nodes an item made already computes (lists.py)
         self.inputs: list[str] | None = None  # a forward's tensors, when several (inputs.py)
-        #: (container, entry) of the nn.Identity entries a forward passed by (entries.py)
-        self.passed_by: set[tuple[str, str]] = set()
+        self.passed_by: set[tuple[str, str]] = set()  # Identity entries passed (entries.py)
 
     def fail(self, code: str, message: str, node: Any, hint: str) -> None:
         span = span_of_node(node, type(self.module))
@@ -327,28 +326,6 @@ class _GraphReader:
             names.append(self.names[n])
         return tuple(names)
 
-    def _taken_apart(self, node: Any, target: str) -> bool:
-        """Whether the call of `target` was read as one of its parts, or refused as a reach
-        inside a child: an entry of a container (`convs.0`), MaxViT's partition modules, a
-        module called as a function, a quantizable model's FloatFunctional."""
-        from .lists import interleaved_list, module_list_call
-        from .modulecalls import function_module_call
-        from .partitions import partition_call
-
-        if "." in target and module_list_call(self, node, target):
-            return True
-        if partition_call(self, node, target) or function_module_call(self, node, target):
-            return True
-        if "." in target and interleaved_list(self, node, target):
-            return True
-        if identity_grandchild(self, node, target):  # FloatFunctional's (quantizable.py)
-            return True
-        if "." in target:
-            why, hint = inside_child(self.module, target)
-            self.fail("E904", f"{describe(type(self.module))}.forward {why}", node, hint)
-            return True
-        return False
-
     def _module_call(self, node: Any) -> None:
         target = str(node.target)
         cls = describe(type(self.module))
@@ -361,7 +338,7 @@ class _GraphReader:
         )
         from .defaulted import one_tensor_call
 
-        if self._taken_apart(node, target):
+        if _taken_apart(self, node, target):
             return
         args = [a for a in node.args]
         if len(args) == 1 and isinstance(args[0], list | tuple) and not node.kwargs:
@@ -534,3 +511,26 @@ class _GraphReader:
         item = Item(name, call.kind, dict(call.fields), dict(call.fields), inputs)
         item.is_module = False
         self._add(node, item, name)
+
+
+def _taken_apart(reader: _GraphReader, node: Any, target: str) -> bool:
+    """Whether the call of `target` was read as one of its parts, or refused as a reach
+    inside a child: an entry of a container (`convs.0`), MaxViT's partition modules, a
+    module called as a function, a quantizable model's FloatFunctional."""
+    from .lists import interleaved_list, module_list_call
+    from .modulecalls import function_module_call
+    from .partitions import partition_call
+
+    if "." in target and module_list_call(reader, node, target):
+        return True
+    if partition_call(reader, node, target) or function_module_call(reader, node, target):
+        return True
+    if "." in target and interleaved_list(reader, node, target):
+        return True
+    if identity_grandchild(reader, node, target):  # FloatFunctional's (quantizable.py)
+        return True
+    if "." in target:
+        why, hint = inside_child(reader.module, target)
+        reader.fail("E904", f"{describe(type(reader.module))}.forward {why}", node, hint)
+        return True
+    return False
