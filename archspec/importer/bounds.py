@@ -19,10 +19,8 @@ import operator
 from typing import Any
 
 from ..lazymethods import dataclass
+from .shapes import COMPARE
 from .where import span_of_node
-
-#: how a bound reads in a message
-_WRITTEN = {operator.lt: "<", operator.le: "<=", operator.gt: ">", operator.ge: ">="}
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class Bound:
 
     @property
     def text(self) -> str:
-        return f"dim {self.dim} {_WRITTEN[self.op]} {self.value}"
+        return f"dim {self.dim} {COMPARE[self.op]} {self.value}"
 
 
 def bounds_input(reader: Any, node: Any, cond: Any) -> bool:

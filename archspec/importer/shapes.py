@@ -43,7 +43,7 @@ _ARITH = {
     math.sqrt,  # `1.0 / math.sqrt(k.size(-1))`, as minGPT scales its scores
 }
 #: comparisons, by the operator a forward writes (an assertion's condition on sizes)
-_COMPARE = {
+COMPARE = {
     operator.eq: "==",
     operator.ne: "!=",
     operator.lt: "<",
@@ -60,7 +60,7 @@ _WRITTEN = {
     operator.mod: "%",
     operator.pow: "**",
     operator.neg: "-",
-    **_COMPARE,
+    **COMPARE,
 }
 
 
@@ -102,7 +102,7 @@ def size_of(node: Any, syms: dict[Any, Sym]) -> Sym | None:
         bound = _bound(node.target, args, syms)
         if bound is not None:
             return bound
-    if node.target not in _ARITH and node.target not in _COMPARE:
+    if node.target not in _ARITH and node.target not in COMPARE:
         return None
     from .shapesums import joins_shapes
 
