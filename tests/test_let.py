@@ -16,6 +16,7 @@ import archspec
 from archspec.errors import ArchSpecError
 from archspec.expr import ExprError, parse_expr
 from archspec.exprfuncs import make_divisible
+from tests.cpu import GUARD
 from tests.emit_helpers import _load
 
 
@@ -129,11 +130,11 @@ def test_function_and_index_errors(text: str, code: str, words: str) -> None:
 
 
 def test_an_index_bomb_is_refused_when_parsed() -> None:
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(ExprError) as info:
         parse_expr("t" + "[0]" * 100)
     assert info.value.code == "E206" and "deeper" in info.value.message
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < GUARD  # a hang guard: load varies CPU time
 
 
 LETS = """
