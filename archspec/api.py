@@ -78,6 +78,7 @@ from .toolkit import default_picture_suffix as default_picture_suffix
 from .toolkit import emit_family as emit_family
 from .toolkit import emit_family_named as emit_family_named
 from .toolkit import emit_graph as emit_graph
+from .toolkit import empty_dim_words as empty_dim_words
 from .toolkit import family_graphs as family_graphs
 from .toolkit import gc_paused as _gc_paused
 from .toolkit import human as human

@@ -36,6 +36,14 @@ class ShapeTextError(ValueError):
         self.part = part
 
 
+def empty_dim_words(text: str) -> str:
+    """Why a shape's text has an empty dim, in words: a lone `x` (`--input x`, `1,1,x,32`)
+    is read as the separator of `1x3x224x224`, which the bare "an empty dim" did not say."""
+    if "x" in text:
+        return "an empty dim: `x` separates dims, as in 1x3x224x224; each dim is a number"
+    return "an empty dim"
+
+
 #: The digits of 2**62 (every dim is below it): a longer number is refused before int().
 _MAX_DIGITS = len(str(2**62))
 
@@ -351,9 +359,10 @@ def input_shape(value: Any) -> tuple[int, ...] | None:
         try:
             dims: list[Any] = list(parse_shape_text(value))
         except ShapeTextError as exc:
-            what = {"empty": "an empty dim", "too large": f"{exc.part[:20]}... is too large"}.get(
-                exc.problem, f"{exc.part[:30]!r} is not a dim"
-            )
+            what = {
+                "empty": empty_dim_words(value),
+                "too large": f"{exc.part[:20]}... is too large",
+            }.get(exc.problem, f"{exc.part[:30]!r} is not a dim")
             raise ValueError(
                 f"input {value[:60]!r} is not a shape like '1,3,224,224' ({what})"
             ) from None

@@ -188,7 +188,8 @@ def test_check_cli_never_imports_torch() -> None:
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("1,1,x,32", "an empty dim"),
+        ("1,1,x,32", "an empty dim: `x` separates dims, as in 1x3x224x224"),
+        ("x", "an empty dim: `x` separates dims"),
         ("1,1,32,32,", "an empty dim"),
         ("1,1,3.5,32", "'3.5' is not a positive integer"),
         ("1,1,-3,32", "'-3' is not a positive integer"),

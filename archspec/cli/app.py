@@ -299,7 +299,7 @@ def output_given(text: str | None) -> str | None:
 
 def parse_input(text: str | None) -> tuple[int, ...] | None:
     """`--input 1,3,224,224` (also `1x3x224x224`)."""
-    from ..api import ShapeTextError, parse_shape_text
+    from ..api import ShapeTextError, empty_dim_words, parse_shape_text
 
     if text is None:
         return None
@@ -309,7 +309,7 @@ def parse_input(text: str | None) -> tuple[int, ...] | None:
     except ShapeTextError as exc:
         if exc.problem != "too large":
             what = (
-                "an empty dim"
+                empty_dim_words(text)
                 if exc.problem == "empty"
                 else f"{_clipped(exc.part)} is not a positive integer"
             )
