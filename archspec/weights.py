@@ -160,7 +160,12 @@ def _record(spec: str) -> dict[str, Any]:
         raise TypeError(f"spec must be a built-in spec's name (a str), got {type(spec).__name__}")
     models = _table()["models"]
     if spec not in models:
-        close = difflib.get_close_matches(spec, list(models), n=3)
+        from .catalog import builtin_index
+
+        # a built-in spec without weights (lenet5) is not a typo of one with them (resnet50)
+        close = (
+            [] if spec in builtin_index() else difflib.get_close_matches(spec, list(models), n=3)
+        )
         raise WeightsError(
             f"{_shown(spec)} has no pretrained weights",
             code="E801",
