@@ -363,7 +363,11 @@ def summary(
     ] = None,
     depth: Annotated[
         int | None,
-        typer.Option("--depth", min=1, help="Fold modules nested deeper than this into one row."),
+        typer.Option(
+            "--depth",
+            min=1,
+            help="Fold modules nested deeper than this into one row (default: every level).",
+        ),
     ] = None,
     fmt: Annotated[
         SummaryFormat,
