@@ -71,6 +71,21 @@ class SpecDiff:
         return likely_renames(self.removed, self.added)
 
     @property
+    def wrapped(self) -> tuple[str, str] | None:
+        """(side, prefix) when no tensor fits because every key of one side starts with a
+        name the other's keys lack (DistributedDataParallel's `module.`, torch.compile's
+        `_orig_mod.`) and some fit once it is stripped: the fix is the strip, which the
+        report's every-key renames do not say."""
+        if self.unchanged or self.changed:
+            return None
+        added, removed = [k for k, _ in self.added], [k for k, _ in self.removed]
+        for side, keys, other in (("b", added, set(removed)), ("a", removed, set(added))):
+            prefix = _wrapper_prefix(keys, other)
+            if prefix:
+                return side, prefix
+        return None
+
+    @property
     def compatible(self) -> bool:
         """True when a checkpoint of `a` loads strictly into `b`."""
         return not (self.changed or self.added or self.removed)
@@ -138,12 +153,37 @@ class SpecDiff:
             else "a checkpoint of a loads into b with strict=False only: the tensors above "
             "keep b's initialisation or are dropped"
         )
+        hint = []
+        if self.wrapped is not None:
+            side, prefix = self.wrapped
+            hint.append(
+                f"hint: every key of {side} starts with `{prefix}`, which the other's keys "
+                "lack (a wrapper's name: DistributedDataParallel's `module.`, torch.compile's "
+                f"`_orig_mod.`): strip it, {{k.removeprefix({prefix!r}): v for k, v in "
+                "state_dict.items()}"
+            )
         # keys come from any checkpoint or module (a line break, a terminal control): each
         # line of the report stays one line, shown as escapes
-        return "\n".join(escape_text(line) for line in [*lines, verdict])
+        return "\n".join(escape_text(line) for line in [*lines, verdict, *hint])
 
     def __str__(self) -> str:
         return self.text()
+
+
+def _wrapper_prefix(keys: Sequence[str], other: set[str]) -> str:
+    """The dotted start (four names deep at most) every one of `keys` shares whose strip
+    makes some of them keys of `other`, or ""."""
+    prefix = ""
+    for _ in range(4):
+        if not keys or "." not in keys[0]:
+            break
+        head = keys[0].split(".", 1)[0] + "."
+        if not all(k.startswith(head) for k in keys):
+            break
+        keys, prefix = [k[len(head) :] for k in keys], prefix + head
+        if not other.isdisjoint(keys):
+            return prefix
+    return ""
 
 
 def shown_file(file: str) -> str:

@@ -107,3 +107,24 @@ def test_a_checkpoint_with_code_is_refused_unrun(tmp_path: Path, capfd) -> None:
     assert result.exit_code == 1
     assert "error[E801]: in A:" in result.stderr
     assert "ran code" not in result.output + capfd.readouterr().out
+
+
+def test_a_checkpoint_saved_in_a_wrapper_is_told_to_strip_its_prefix(tmp_path: Path) -> None:
+    """A DistributedDataParallel checkpoint (`module.` before every key) against its spec:
+    the report listed every tensor as added and removed and every module as a rename, and
+    never said what load_weights says, that stripping the wrapper's name is the fix."""
+    spec = _spec(tmp_path)
+    state = archspec.compile(str(spec)).state_dict()
+    ckpt = tmp_path / "ddp.pth"
+    torch.save({f"module.{k}": v for k, v in state.items()}, ckpt)
+    for args, side in (([str(spec), str(ckpt)], "b"), ([str(ckpt), str(spec)], "a")):
+        result = runner.invoke(app, ["diff", *args])
+        assert result.exit_code == 0, result.output
+        assert f"hint: every key of {side} starts with `module.`" in result.stdout
+        assert "k.removeprefix('module.')" in result.stdout
+    deep = {f"_orig_mod.net.{k}": v for k, v in state.items()}  # two names deep
+    assert archspec.diff(str(spec), deep).wrapped == ("b", "_orig_mod.net.")
+    # a checkpoint of another model (no key fits however stripped) gets no such hint
+    other = {f"module.{k}_other": v for k, v in state.items()}
+    assert archspec.diff(str(spec), other).wrapped is None
+    assert archspec.diff(str(spec), dict(state)).wrapped is None
