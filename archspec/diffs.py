@@ -80,7 +80,7 @@ class SpecDiff:
             return None
         added, removed = [k for k, _ in self.added], [k for k, _ in self.removed]
         for side, keys, other in (("b", added, set(removed)), ("a", removed, set(added))):
-            prefix = _wrapper_prefix(keys, other)
+            prefix = wrapper_prefix(keys, other)
             if prefix:
                 return side, prefix
         return None
@@ -170,7 +170,7 @@ class SpecDiff:
         return self.text()
 
 
-def _wrapper_prefix(keys: Sequence[str], other: set[str]) -> str:
+def wrapper_prefix(keys: Sequence[str], other: set[str]) -> str:
     """The dotted start (four names deep at most) every one of `keys` shares whose strip
     makes some of them keys of `other`, or ""."""
     prefix = ""

@@ -27,7 +27,7 @@ from torch import nn
 
 from .api import SpecDiff  # through the facade: archspec.diffs is a part of archspec.api
 from .checkpoints import read_cached, read_file
-from .diffs import Entry, Side, compare_states
+from .diffs import Entry, Side, compare_states, wrapper_prefix
 from .download import TRANSFER_ERRORS, download, shown_url
 from .errors import escape_text
 from .fit_hints import unmatched_hint
@@ -306,24 +306,17 @@ def prefix_hint(diff: SpecDiff, state: Mapping[str, Any], ours: Mapping[str, Any
     when none fits otherwise, that it is another model's (`unmatched_hint`); else ""."""
     if diff.unchanged or diff.changed:
         return ""
-    keys, prefix = [k for k in state if isinstance(k, str)], ""
-    for _ in range(4):
-        if not keys or "." not in keys[0]:
-            break
-        head = keys[0].split(".", 1)[0] + "."
-        if not all(k.startswith(head) for k in keys):
-            break
-        keys, prefix = [k[len(head) :] for k in keys], prefix + head
-        if not set(keys).isdisjoint(ours):
-            stripped = {str(k)[len(prefix) :]: v for k, v in state.items()}
-            same, *others = _compared(stripped, ours)
-            fit = "it fits" if not any(others) else f"{len(same)} of {len(ours)} tensors fit"
-            return (
-                f"every key of the checkpoint starts with `{prefix}`, which the model's keys "
-                "do not (the name of a wrapper it was saved in: DistributedDataParallel's "
-                f"`module.`, torch.compile's `_orig_mod.`): strip it (then {fit}), "
-                f"{{k.removeprefix({prefix!r}): v for k, v in state_dict.items()}}"
-            )
+    prefix = wrapper_prefix([k for k in state if isinstance(k, str)], set(ours))
+    if prefix:
+        stripped = {str(k)[len(prefix) :]: v for k, v in state.items()}
+        same, *others = _compared(stripped, ours)
+        fit = "it fits" if not any(others) else f"{len(same)} of {len(ours)} tensors fit"
+        return (
+            f"every key of the checkpoint starts with `{prefix}`, which the model's keys "
+            "do not (the name of a wrapper it was saved in: DistributedDataParallel's "
+            f"`module.`, torch.compile's `_orig_mod.`): strip it (then {fit}), "
+            f"{{k.removeprefix({prefix!r}): v for k, v in state_dict.items()}}"
+        )
     return unmatched_hint(state, ours)
 
 
