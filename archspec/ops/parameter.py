@@ -162,7 +162,18 @@ class ParameterOp(Op):
 
 
 #: a buffer's fills
-FILLS = ("constant", "arange", "eye", "tril", "relative_position_index", "distance_index")
+FILLS = (
+    "constant",
+    "arange",
+    "eye",
+    "tril",
+    "relative_position_index",
+    "distance_index",
+    "sinusoid",
+    "sinusoid_halves",
+)
+#: the fills of a fixed position table: name -> the torch_support function that builds it
+SINUSOIDS = {"sinusoid": "sinusoid_table", "sinusoid_halves": "sinusoid_halves_table"}
 
 
 def _buffer_spec() -> type[LayerSpec]:
@@ -182,7 +193,10 @@ def _buffer_spec() -> type[LayerSpec]:
             "last two dims (torch.eye), or on and below it (tril: a causal mask); for shape "
             "[h * w, h * w], the row of each pair's offset in an h x w window's bias table "
             "(`window`); or each query's (`stride` apart) distance to each key of an h x w "
-            "map, |dy| * w + |dx| (distance_index)",
+            "map, |dy| * w + |dx| (distance_index); the Transformer's fixed position table "
+            "over the last dim (sinusoid: sines at even features, cosines at odd ones; "
+            "sinusoid_halves: sines then cosines, as Whisper), positions along the one other "
+            "dim above 1",
         )
         value: Float() = Field(0.0, description="the constant (`fill: constant`)")  # type: ignore[valid-type]
         window: Ints(ge=1) | None = Field(  # type: ignore[valid-type]
@@ -253,6 +267,32 @@ def _check_value(attrs: Mapping[str, Any]) -> None:
         )
 
 
+def _check_sinusoid(attrs: Mapping[str, Any]) -> None:
+    """A position table is float32, its features (the last dim) even (four at least for
+    sinusoid_halves, whose frequencies step by 1 / (channels / 2 - 1)), its positions along
+    one dim: the others are 1 ([L, D], [1, L, D], the tutorial's [L, 1, D])."""
+    fill, dims = attrs["fill"], _dims(attrs)
+    least = 4 if fill == "sinusoid_halves" else 2
+    if attrs["dtype"] != "float32":
+        raise ShapeFailure("E409", f"fill {fill} makes float32 values", "drop `dtype`", "dtype")
+    if dims[-1] % 2 or dims[-1] < least:
+        raise ShapeFailure(
+            "E409",
+            f"fill {fill} pairs a sine with a cosine over the last dim: it needs an even "
+            f"number of features, {least} at least, not {dims[-1]}",
+            "give the last dim of `shape` the model's width (d_model), an even number",
+            "shape",
+        )
+    if sum(d > 1 for d in dims[:-1]) > 1:
+        raise ShapeFailure(
+            "E409",
+            f"fill {fill} runs its positions along one dim, the others 1: not {dims}",
+            "give `shape: [positions, features]` (or [1, positions, features], or the "
+            "tutorial's [positions, 1, features])",
+            "shape",
+        )
+
+
 @register
 class BufferOp(Op):
     kind = "buffer"
@@ -289,6 +329,8 @@ class BufferOp(Op):
                 "wanted, as PointNet's `eye(3).flatten()`",
                 "shape",
             )
+        if attrs["fill"] in SINUSOIDS:
+            _check_sinusoid(attrs)
         if attrs["fill"] == "relative_position_index" and _dims(attrs) != [h * w, h * w]:
             raise ShapeFailure(
                 "E409",
@@ -333,6 +375,11 @@ class BufferOp(Op):
             from .torch_support import attention_distance_index
 
             return attention_distance_index(*_window(attrs), attrs["stride"]).to(dtype)
+        if attrs["fill"] in SINUSOIDS:
+            from . import torch_support
+
+            table = getattr(torch_support, SINUSOIDS[attrs["fill"]])
+            return table(math.prod(dims[:-1]), dims[-1]).reshape(dims)
         return torch.full(dims, attrs["value"], dtype=dtype)
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
@@ -356,6 +403,10 @@ class BufferOp(Op):
             stride = f", {lit(a['stride'])}" if a["stride"] != 1 else ""
             index = f"attention_distance_index({lit(h)}, {lit(w)}{stride})"
             return f"{index}.to(torch.{a['dtype']})"
+        if a["fill"] in SINUSOIDS:
+            positions = " * ".join(lit(d) for d in _dims(a)[:-1])
+            table = f"{SINUSOIDS[a['fill']]}({positions}, {lit(_dims(a)[-1])})"
+            return table if len(_dims(a)) == 2 else f"{table}.reshape({dims})"
         return f"torch.full(({dims},), {lit(a['value'])}, {dtype})"
 
     def emit_support(self) -> str:
@@ -371,4 +422,6 @@ class BufferOp(Op):
 
         if attrs.get("fill") == "distance_index":
             return definitions("torch_support.py", "attention_distance_index")
+        if attrs.get("fill") in SINUSOIDS:
+            return definitions("torch_support.py", SINUSOIDS[attrs["fill"]])
         return self.emit_support() if attrs.get("fill") == "relative_position_index" else ""

@@ -7,6 +7,8 @@ so the emitted file and `compile` run the same code.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -333,6 +335,28 @@ def attention_distance_index(height: int, width: int, stride: int = 1) -> torch.
     ).flatten(1)
     distance = (queries[..., :, None] - keys[..., None, :]).abs()
     return distance[0] * width + distance[1]
+
+
+def sinusoid_table(length: int, channels: int) -> torch.Tensor:
+    """The Transformer's fixed position table (Vaswani et al. 2017, as PyTorch's tutorial
+    builds its `pe`): sines at the even features, cosines at the odd ones, pair i at the
+    frequency 10000 ** (-2i / channels), bit for bit."""
+    position = torch.arange(length).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, channels, 2) * (-math.log(10000.0) / channels))
+    table = torch.zeros(length, channels)
+    table[:, 0::2] = torch.sin(position * div_term)
+    table[:, 1::2] = torch.cos(position * div_term)
+    return table
+
+
+def sinusoid_halves_table(length: int, channels: int) -> torch.Tensor:
+    """Sines in the first half of the features, cosines in the second, feature i at the
+    frequency 10000 ** (-i / (channels / 2 - 1)): tensor2tensor's timing signal, as
+    Whisper builds its `positional_embedding`, bit for bit."""
+    increment = math.log(10000) / (channels // 2 - 1)
+    inv_timescales = torch.exp(-increment * torch.arange(channels // 2))
+    scaled_time = torch.arange(length)[:, None] * inv_timescales[None, :]
+    return torch.cat([torch.sin(scaled_time), torch.cos(scaled_time)], dim=1)
 
 
 def sine_position_encoding(
