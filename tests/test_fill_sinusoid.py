@@ -110,3 +110,51 @@ def test_halves_need_four_features() -> None:
     )
     assert [e.code for e in result.errors] == ["E409"]
     assert "4 at least, not 2" in result.errors[0].message
+
+
+class TutorialEncoding(torch.nn.Module):
+    """PyTorch's tutorial's PositionalEncoding (dropout left out: eval), then a linear."""
+
+    def __init__(self, d_model: int = 32, max_len: int = 64, persistent: bool = True) -> None:
+        super().__init__()
+        self.register_buffer("pe", tutorial_pe(max_len, d_model), persistent=persistent)
+        self.proj = torch.nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x + self.pe[: x.size(0)])
+
+
+class WhisperTable(torch.nn.Module):
+    """Whisper's AudioEncoder's table added to (N, 16, 32) features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("positional_embedding", whisper_sinusoids(16, 32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.positional_embedding
+
+
+@pytest.mark.parametrize(
+    ("model", "example", "fill"),
+    [
+        (TutorialEncoding(), torch.randn(10, 2, 32), "fill: sinusoid"),
+        (TutorialEncoding(persistent=False), torch.randn(10, 2, 32), "fill: sinusoid"),
+        (WhisperTable(), torch.randn(2, 16, 32), "fill: sinusoid_halves"),
+    ],
+)
+def test_an_imported_table_is_written_as_its_fill(
+    model: torch.nn.Module, example: torch.Tensor, fill: str
+) -> None:
+    """The importer writes the fill that makes a buffer's values: a spec built afresh holds
+    the table (a non-persistent one was refused: no fill made its values)."""
+    text = archspec.from_module(model.eval(), example)
+    assert fill in text, text
+    ours = archspec.compile(text).eval()
+    assert [k for k in ours.state_dict()] == [k for k in model.state_dict()]
+    ours.load_state_dict(model.state_dict(), strict=True)
+    fresh = archspec.compile(text)  # the table without any checkpoint
+    buffers = dict(fresh.named_buffers())
+    for name, tensor in model.named_buffers():
+        assert torch.equal(buffers[name], tensor)
+    assert torch.equal(ours(example), model(example))

@@ -111,7 +111,7 @@ def _buffer_fields(
             "E904",
             f"forward reads the non-persistent buffer `self.{target}`, which no state_dict "
             f"holds and which {known}: a spec makes such a buffer's values itself, a constant, "
-            "0, 1, 2, ... or an identity only",
+            "0, 1, 2, ..., an identity or a sinusoid position table only",
             "register it as persistent (the weights then carry its values); or import the "
             "model with its values (archspec.from_module on a CPU model) if they are a "
             "constant, 0, 1, 2, ... or an identity",
@@ -139,6 +139,29 @@ def _fill(tensor: torch.Tensor) -> dict[str, Any] | None:
             return {"fill": "eye"}
         if bool((tensor == torch.ones_like(eye).tril()).all()):
             return {"fill": "tril"}
+    return _sinusoid(tensor)
+
+
+def _sinusoid(tensor: torch.Tensor) -> dict[str, Any] | None:
+    """`fill: sinusoid` or `sinusoid_halves` when the tensor is that position table, bit for
+    bit (the tutorial's `pe`, Whisper's `positional_embedding`), else None."""
+    import torch
+
+    from ..ops import torch_support
+    from ..ops.base import ShapeFailure
+    from ..ops.parameter import SINUSOIDS, check_sinusoid
+
+    if tensor.dtype != torch.float32 or tensor.dim() < 2:
+        return None
+    dims = list(tensor.shape)
+    for fill, function in SINUSOIDS.items():
+        try:
+            check_sinusoid({"fill": fill, "shape": dims, "dtype": "float32"})
+        except ShapeFailure:
+            continue
+        table = getattr(torch_support, function)(tensor.numel() // dims[-1], dims[-1])
+        if torch.equal(tensor.detach().cpu(), table.reshape(dims)):
+            return {"fill": fill}
     return None
 
 

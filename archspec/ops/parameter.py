@@ -267,7 +267,7 @@ def _check_value(attrs: Mapping[str, Any]) -> None:
         )
 
 
-def _check_sinusoid(attrs: Mapping[str, Any]) -> None:
+def check_sinusoid(attrs: Mapping[str, Any]) -> None:
     """A position table is float32, its features (the last dim) even (four at least for
     sinusoid_halves, whose frequencies step by 1 / (channels / 2 - 1)), its positions along
     one dim: the others are 1 ([L, D], [1, L, D], the tutorial's [L, 1, D])."""
@@ -330,7 +330,7 @@ class BufferOp(Op):
                 "shape",
             )
         if attrs["fill"] in SINUSOIDS:
-            _check_sinusoid(attrs)
+            check_sinusoid(attrs)
         if attrs["fill"] == "relative_position_index" and _dims(attrs) != [h * w, h * w]:
             raise ShapeFailure(
                 "E409",
