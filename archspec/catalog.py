@@ -222,7 +222,7 @@ def family_budget(
     from .passes.family import shared_findings
 
     budget = limits.family_budget(max_layers) if shared else contextlib.nullcontext()
-    with budget, one_reading(kept), shared_findings():
+    with budget, one_reading(kept), shared_findings(kept):
         yield
 
 
