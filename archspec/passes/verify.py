@@ -108,7 +108,7 @@ def _check_module(module: Module, errors: Diags, warnings: Diags, slots: _InputS
     where = f"{module.path}." if module.path else ""
     readers: dict[str, list[str]] | None = None
     aliases: Aliases | None = None
-    pools = _pool_kinds()
+    linted = _linted_kinds()
     for node in module.nodes:
         # a layer that works in place says so, or is a child module or a reuse (the gate
         # here, the rest in _overwrites, which most nodes need not call)
@@ -128,20 +128,10 @@ def _check_module(module: Module, errors: Diags, warnings: Diags, slots: _InputS
                 shared = _shared_write(node, writer, aliases, outputs, where)
                 if shared is not None:
                     errors.append(shared)
-        kind = node.kind
-        odd = (
-            _unflattened(node, module)
-            if kind == "linear" or kind in _TOKEN_READERS
-            else _channel_dropout(node, where)
-            if kind == "dropout2d"
-            else unpool_extent(node, module, where)
-            if kind in UNPOOL_DIMS
-            else _unbatched_pool(node, where, pools[kind])
-            if kind in pools
-            else None
-        )
-        if odd is not None:
-            warnings.append(odd)
+        if node.kind in linted:  # the few kinds with a lint of their own
+            odd = _odd_layer(node, module, where, linted[node.kind])
+            if odd is not None:
+                warnings.append(odd)
         unread = node.name not in consumers and node.name not in outputs
         if unread and not (
             _placeholder(node) or _saved_state(node) or _dropped_piece(node, consumers, outputs)
@@ -430,30 +420,45 @@ def _unflattened(node: Node, module: Module) -> Diagnostic | None:
     return None
 
 
-#: kind -> its `nd` (2 or 3), of each registered pool kind of a 2-d or 3-d window (None:
-#: not made yet, or the registry changed since)
-_pools: dict[str, int] | None = None
+#: kind -> 0, or the `nd` (2 or 3) of a pool, of each kind `_odd_layer` looks at (None: not
+#: made yet, or the registry changed since)
+_linted: dict[str, int] | None = None
 
 
-def _forget_pools() -> None:
-    global _pools
-    _pools = None
+def _forget_linted() -> None:
+    global _linted
+    _linted = None
 
 
-on_register(_forget_pools)
+on_register(_forget_linted)
 
 
-def _pool_kinds() -> Mapping[str, int]:
-    """The kinds W410 looks at (`_unbatched_pool`), so that the lint asks only their nodes:
-    most of a graph's nodes are no such pool (14,301 calls for the shipped specs' check)."""
-    global _pools
-    if _pools is None:
-        _pools = {
+def _linted_kinds() -> Mapping[str, int]:
+    """The kinds `_odd_layer` looks at, each pool of a 2-d or 3-d window with its `nd` (W410),
+    so that the lint asks only their nodes: most of a graph's nodes are none of them (it
+    was a call per node, 14,301 of them for the shipped specs' check)."""
+    global _linted
+    if _linted is None:
+        _linted = {
             kind: nd
             for kind, op in REGISTRY.items()
             if op.category == "pool" and (nd := getattr(op, "nd", 0)) in (2, 3)
         }
-    return _pools
+        _linted.update(dict.fromkeys(("linear", "dropout2d", *_TOKEN_READERS, *UNPOOL_DIMS), 0))
+    return _linted
+
+
+def _odd_layer(node: Node, module: Module, where: str, nd: int) -> Diagnostic | None:
+    """The warning of a layer of a kind `_linted_kinds` holds (`nd`: a pool's), if any:
+    W405 for a linear or token reader, W407 for a dropout2d, an unpool's, W410 for a pool."""
+    kind = node.kind
+    if kind == "linear" or kind in _TOKEN_READERS:
+        return _unflattened(node, module)
+    if kind == "dropout2d":
+        return _channel_dropout(node, where)
+    if kind in UNPOOL_DIMS:
+        return unpool_extent(node, module, where)
+    return _unbatched_pool(node, where, nd)
 
 
 def _unbatched_pool(node: Node, where: str, nd: int) -> Diagnostic | None:

@@ -39,14 +39,15 @@ def test_only_pool_nodes_are_asked(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_pools_follow_the_registry() -> None:
     graph = api.build_graph(SPEC)
-    assert verify_mod._pool_kinds()["maxpool2d"] == 2
-    assert "conv2d" not in verify_mod._pool_kinds()
+    assert verify_mod._linted_kinds()["maxpool2d"] == 2
+    assert "conv2d" not in verify_mod._linted_kinds()
+    assert verify_mod._linted_kinds()["linear"] == 0  # W405's
     op_cls = type(REGISTRY["maxpool2d"])
     archspec.unregister("maxpool2d")
     try:
-        assert "maxpool2d" not in verify_mod._pool_kinds()
+        assert "maxpool2d" not in verify_mod._linted_kinds()
     finally:
         archspec.register(op_cls)
-    assert verify_mod._pool_kinds()["maxpool2d"] == 2
+    assert verify_mod._linted_kinds()["maxpool2d"] == 2
     warned = [d.code for d in verify_mod.verify(graph).diagnostics if d.code == "W410"]
     assert warned == ["W410"]
