@@ -69,18 +69,25 @@ def record(
 ) -> dict[str, Any]:
     """One model's facts for a new-user fixture (each folder's make_fixture.py): timm's
     `version`, the parameter count, the state_dict's facts and the eval output under
-    `weights` at each input size."""
+    `weights` at each input size, run in float64: a float32 record of a deep network differs
+    from one CPU's kernels to another's by more than the comparison allows, float64's do not."""
     state = model.state_dict()
+    facts = state_dict_facts(state)  # of the float32 network, before it is widened
     model.load_state_dict(weights, strict=True)
-    model.eval()
+    model.eval().double()
     with torch.no_grad():
-        outputs = [output_summary(model(deterministic_input((1, 3, *size)))) for size in sizes]
+        outputs = [output_summary(model(wide_input((1, 3, *size)))) for size in sizes]
     return {
         "timm": version,
         "param_count": sum(p.numel() for p in model.parameters()),
-        **state_dict_facts(state),
+        **facts,
         "outputs": outputs,
     }
+
+
+def wide_input(shape: tuple[int, ...]) -> torch.Tensor:
+    """The float32 input of tests/parity/weights.py at `shape`, as float64 (same values)."""
+    return deterministic_input(shape).double()
 
 
 def write_fixture(path: Path, records: Mapping[str, Any]) -> None:
@@ -98,9 +105,10 @@ def compare_with_record(
     quiet: bool = True,
 ) -> int:
     """Assert that `spec` (compiled with `options`, and emitted) is the network `record`
-    holds: clean check (`quiet`: no warning either), parameter count, state_dict facts, and
-    eval outputs equal to each other and to the record's under the weights `weigh` makes, at
-    each size; the number of sizes compared."""
+    holds: clean check (`quiet`: no warning either), parameter count, state_dict facts, eval
+    outputs equal to each other in float32 under the weights `weigh` makes, and run in the
+    record's precision (float64, see `record`) equal to the record's, at each size; the
+    number of sizes compared."""
     options = dict(options or {})
     report = archspec.check(spec, **options)
     assert report.ok and not (quiet and report.diagnostics), report.diagnostics
@@ -114,12 +122,19 @@ def compare_with_record(
     exec(compile(archspec.emit(spec, **options), "<emitted>", "exec"), module.__dict__)
     emitted = getattr(module, type(ours).__name__)().eval()  # emitted with the params set
     emitted.load_state_dict(filled, strict=True)
-    compared = 0
-    for size, expected in zip(sizes, record["outputs"], strict=True):
+    for size in sizes:
         x = deterministic_input((1, 3, *size))
         with torch.no_grad():
+            assert torch.equal(emitted(x), ours(x))
+    compared = 0
+    for size, expected in zip(sizes, record["outputs"], strict=True):
+        # a record made before records were of float64 runs says float32: run it as made
+        wide = expected["dtype"] == "float64"
+        ours.to(torch.float64 if wide else torch.float32)
+        x = wide_input((1, 3, *size)) if wide else deterministic_input((1, 3, *size))
+        with torch.no_grad():
             out = ours(x)
-            assert torch.equal(emitted(x), out)
+        assert str(out.dtype) == f"torch.{expected['dtype']}"
         assert summary_matches(output_summary(out), expected, rtol=1e-5) == []
         compared += 1
     return compared
