@@ -49,9 +49,12 @@ def test_the_spec_is_the_recorded_network(name: str) -> None:
     assert sum(p.numel() for p in ours.parameters()) == record["param_count"]
     facts = state_dict_facts(ours.state_dict())
     assert facts == {k: record[k] for k in facts}
-    mine, theirs = outputs(ours, case["inputs"]), outputs(emitted, case["inputs"])
-    assert mine == theirs
-    for got, expected in zip(mine, record["outputs"], strict=True):
+    assert outputs(ours, case["inputs"]) == outputs(emitted, case["inputs"])
+    # the record is of float64 runs (facts.record): it holds on any CPU's kernels
+    for got, expected in zip(
+        outputs(ours, case["inputs"], wide=True), record["outputs"], strict=True
+    ):
+        assert got["dtype"] == expected["dtype"] == "float64"
         assert summary_matches(got, expected, rtol=1e-5) == []
 
 

@@ -59,22 +59,29 @@ def options(case: Mapping[str, Any]) -> dict[str, Any]:
     return {"variant": case["variant"]} if "variant" in case else {}
 
 
-def outputs(model: torch.nn.Module, inputs: list[tuple[int, ...]]) -> list[dict[str, Any]]:
-    """The eval outputs at each input shape, summarised (tests/parity/weights.py)."""
-    model.eval()
+def outputs(
+    model: torch.nn.Module, inputs: list[tuple[int, ...]], wide: bool = False
+) -> list[dict[str, Any]]:
+    """The eval outputs at each input shape, summarised (tests/parity/weights.py); `wide`:
+    the model and the same inputs widened to float64 first (the model stays so)."""
+    dtype = torch.float64 if wide else torch.float32
+    model.eval().to(dtype)
     with torch.no_grad():
-        return [output_summary(model(deterministic_input(tuple(s)))) for s in inputs]
+        return [output_summary(model(deterministic_input(tuple(s)).to(dtype))) for s in inputs]
 
 
 def record(model: torch.nn.Module, inputs: list[tuple[int, ...]]) -> dict[str, Any]:
     """A reference's facts: parameter count, state_dict facts, and its outputs under the
-    RNG-free weights of tests/parity/weights.py."""
+    RNG-free weights of tests/parity/weights.py, run in float64: a float32 record of a deep
+    network differs from one CPU's kernels to another's by more than the comparison allows,
+    float64's do not (tests/newuser40/make_fixture.py)."""
     state = model.state_dict()
+    facts = state_dict_facts(state)  # of the float32 network, before it is widened
     model.load_state_dict(fill_deterministic(state), strict=True)
     return {
         "param_count": sum(p.numel() for p in model.parameters()),
-        **state_dict_facts(state),
-        "outputs": outputs(model, inputs),
+        **facts,
+        "outputs": outputs(model, inputs, wide=True),
     }
 
 

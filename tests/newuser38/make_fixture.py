@@ -1,7 +1,8 @@
 """Records the references' facts for the torchvision and timm cases of this folder
 (tests/test_newuser38.py reads them without torchvision or timm): the parameter count, the
 state_dict's keys, shapes and dtypes in order (their sha256 and a few of them), and the eval
-output under the RNG-free weights of tests/parity/weights.py at each case's input shapes.
+output under the RNG-free weights of tests/parity/weights.py at each case's input shapes, run
+in float64 so that the record holds on any CPU (facts.record).
 It also loads each spec's state_dict into the reference strictly, and the reference's into
 the spec's, so a record is only written for a pair that loads both ways.
 
