@@ -1,7 +1,8 @@
 """Records timm's facts for the specs of this folder (tests/test_newuser37_attn.py reads them
 without timm): the parameter count, the state_dict's keys, shapes and dtypes in order (their
 sha256 and a few of them), and the eval output under the RNG-free weights of
-tests/parity/weights.py at the spec's input size and at one other size.
+tests/parity/weights.py at the spec's input size and at one other size, run in float64 so that
+the record holds on any CPU (tests/newuser36/facts.py's record).
 
 Regenerate from the repo root in a venv with timm 1.0.31 (torch 2.14.1):
 
