@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ..errors import ArchSpecError, Diagnostic, ImportFailure, exception_text
 from ..loader import MAX_DEPTH
 from ..ops.names import check_name
+from .headers import named_sizes
 from .model import ascii_word, import_model
 from .modes import SeveralInputs, eval_forward, kept_modes
 from .render import render
@@ -107,25 +108,7 @@ def _imported_text(model: nn.Module, example_input: torch.Tensor, name: str | No
     (shape, dtype), *more = zip(shapes, dtypes, strict=True)
     spec_name = name or _snake(type(model).__name__)
     text = render(imported, spec_name, shape, dtype, more)
-    return _bounds_met(imported, _named_sizes(imported, spec_name, text, shape, dtype, more))
-
-
-def _named_sizes(
-    imported: Any, spec_name: str, text: str, shape: list[Any], dtype: str, more: list[Any]
-) -> str:
-    """The spec `text` with its input's sizes named (`_sizes_named`) where that checks clean."""
-    sized = None if more else _sizes_named(shape, dtype)
-    if sized is None:
-        return text
-    from ..api import check
-
-    written = check(text)
-    if not written.ok:  # the example input itself is refused: said so downstream
-        return text
-    other = render(imported, spec_name, sized, dtype)
-    # token ids, and tokens sequence first, name their sizes wherever that checks clean
-    named = dtype == "int64" or shape[0] != "N" or not _generalises(written)
-    return other if named and _generalises(check(other)) else text
+    return _bounds_met(imported, named_sizes(imported, spec_name, text, shape, dtype, more))
 
 
 def _bounds_met(imported: Any, text: str) -> str:
@@ -152,35 +135,6 @@ def _bounds_met(imported: Any, text: str) -> str:
         "the imported one)",
         code="E903",
     )
-
-
-#: The names of a features-last input's sizes, by how many it has.
-_SIZE_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
-
-
-def _sizes_named(shape: list[Any], dtype: str) -> list[Any] | None:
-    """The input header with its sizes as symbols where the last dim is the features (tokens
-    (N, L, 32), sequence first (L, N, 32), NHWC maps) or, for token ids, every dim but the
-    batch is a size: `[N, L, 32]` where the example gave `[N, 20, 32]`, which `check` reads
-    as 20 channels of length L; None for a header with no such form."""
-    batch = shape.index("N")
-    dims = [i for i in range(len(shape)) if i != batch]
-    if dtype != "int64":
-        dims = dims[:-1]  # the features stay
-    names = _SIZE_NAMES.get(len(dims))
-    if names is None or len(shape) < (2 if dtype == "int64" else 3):
-        return None
-    out = list(shape)
-    for i, symbol in zip(dims, names, strict=True):
-        out[i] = symbol
-    return out
-
-
-def _generalises(report: Any) -> bool:
-    """Whether a spec's check (an api.CheckReport) found no error and a domain of input
-    sizes (no W403; a warning of another kind, an output nothing reads, is the model's)."""
-    generalised = not any(w.code == "W403" for w in report.warnings)
-    return report.ok and generalised and report.domain is not None
 
 
 #: The limits of any spec an imported one can reach, and what each says of the model.
