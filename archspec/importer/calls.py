@@ -144,6 +144,16 @@ def _written_cast(node: Any) -> str | None:
     return None if dtype is None else str(dtype).removeprefix("torch.")
 
 
+def _einsum_equation(node: Any) -> str | None:
+    """The equation of `node` when it is a `torch.einsum` call written with one, else None."""
+    import torch
+
+    if node is None or node.op != "call_function" or node.target is not torch.einsum:
+        return None
+    equation = node.args[0] if node.args else None
+    return equation if isinstance(equation, str) else None
+
+
 def unread_call(
     call: Call | None, what: str, module: Any, node: Any = None
 ) -> tuple[str, str] | None:
@@ -161,6 +171,16 @@ def unread_call(
             "the input's dtype (`.to(x.dtype)`, `.type_as(x)`), which a spec reads as the "
             "tensor itself; a step kept in float32 under half precision (Whisper's "
             "`.float().softmax(-1)`) is none a spec states",
+        )
+    if call is None and (equation := _einsum_equation(node)) is not None:
+        return (
+            f"`torch.einsum({equation!r}, ...)` is no batched matrix product, the one einsum "
+            "a spec states",
+            "an einsum of two tensors with the same batch labels in front and a matrix "
+            "product's last two (`bhid,bhjd->bhij`, `bhij,bhjd->bhid`) is a `matmul`; write "
+            "another as the steps it is: a product that broadcasts (`y * "
+            "self.gate.view(1, -1, 1, 1)` for `nchw,c->nchw`), a sum over dims (`x.sum((2, "
+            "3))` for `nchw->nc`), a permute (`x.permute(0, 2, 1)`), a `@`",
         )
     if call is None:
         return f"no layer kind computes {what} as called here", UNKNOWN_CALL_HINT + (
