@@ -9,6 +9,7 @@ params, and the result is checked like any spec. What has no exact equivalent is
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import ArchSpecError, Diagnostic, ImportFailure, exception_text
@@ -307,6 +308,19 @@ def _check_arguments(model: Any, example_input: Any) -> Any:
         raise ImportFailure(
             "the model is scripted (torch.jit): it has no Python forward to trace",
             hint="import the module before scripting it",
+            code="E901",
+        )
+    if isinstance(example_input, Mapping):  # a forward of a dict: named tensors as inputs
+        from .where import span_of_class
+
+        named = [k for k in list(example_input)[:4] if isinstance(k, str) and k.isidentifier()]
+        keys = ", ".join(k[:30] for k in named) or "a, b"
+        raise ImportFailure(
+            "the example input is a dict: a spec's network takes tensors, one per input",
+            span=span_of_class(type(model)),
+            hint="import a wrapper whose forward takes the tensors one by one and builds the "
+            f"dict for the model (`def forward(self, {keys}): return self.model({{...}})`), "
+            "given a tuple of one example per tensor: a child given a dict of tensors imports",
             code="E901",
         )
     if isinstance(example_input, (tuple, list)) and len(example_input) >= 2:
