@@ -85,6 +85,16 @@ def own_tensor(module: Any, target: str, taken: bool) -> tuple[str, dict[str, An
     return _buffer_fields(module, target, tensor, fields)
 
 
+#: How a boolean mask keeps its meaning as a float32 buffer: `.float()` alone would not, as
+#: a float `attn_mask` is added to the scores where a bool one selects them.
+_BOOL_HINT = (
+    "hold a boolean mask as float32 and compare where it is read, `x.masked_fill(self.mask "
+    "== 0, float('-inf'))`; for `F.scaled_dot_product_attention`, which adds a float "
+    "`attn_mask` to the scores, hold 0 where attended and -inf elsewhere, or pass "
+    "`is_causal=True` for a causal mask (`.float()` alone changes what the mask does)"
+)
+
+
 def _buffer_fields(
     module: Any, target: str, tensor: torch.Tensor, fields: dict[str, Any]
 ) -> tuple[str, dict[str, Any]] | Refusal:
@@ -95,7 +105,9 @@ def _buffer_fields(
             "E904",
             f"forward reads the buffer `self.{target}` of dtype "
             f"{str(tensor.dtype).removeprefix('torch.')}: a spec's buffer is float32 or int64",
-            "register the buffer as float32 or int64 (`.float()`, `.long()`)",
+            _BOOL_HINT
+            if tensor.dtype == torch.bool
+            else "register the buffer as float32 or int64 (`.float()`, `.long()`)",
         )
     if tensor.dtype == torch.int64:
         fields["dtype"] = "int64"
