@@ -154,6 +154,26 @@ def _einsum_equation(node: Any) -> str | None:
     return equation if isinstance(equation, str) else None
 
 
+#: torch's functions of a layer's weight, by name: a computed weight is said as such
+_WEIGHTED = frozenset(
+    {"linear"} | {f"conv{n}d" for n in (1, 2, 3)} | {f"conv_transpose{n}d" for n in (1, 2, 3)}
+)
+
+
+def _computed_weight(node: Any) -> str | None:
+    """The name of the node `node` takes as its weight when `node` is a layer's function
+    (`F.conv2d`, `F.linear`) given a weight computed in forward rather than a module's
+    tensor read as it is; else None."""
+    if node is None or node.op != "call_function":
+        return None
+    if getattr(node.target, "__name__", None) not in _WEIGHTED:
+        return None
+    weight = node.kwargs.get("weight", node.args[1] if len(node.args) > 1 else None)
+    if not is_node(weight) or weight.op in ("get_attr", "placeholder"):
+        return None
+    return weight.name
+
+
 def unread_call(
     call: Call | None, what: str, module: Any, node: Any = None
 ) -> tuple[str, str] | None:
@@ -181,6 +201,15 @@ def unread_call(
             "another as the steps it is: a product that broadcasts (`y * "
             "self.gate.view(1, -1, 1, 1)` for `nchw,c->nchw`), a sum over dims (`x.sum((2, "
             "3))` for `nchw->nc`), a permute (`x.permute(0, 2, 1)`), a `@`",
+        )
+    if call is None and (weight := _computed_weight(node)) is not None:
+        return (
+            f"no layer kind computes {what} given a weight computed in forward (`{weight}`): "
+            "a spec's layer holds its weight as a tensor of its own",
+            "give the function the module's own tensor as it is (`F.conv2d(x, self.weight, "
+            "self.bias, ...)`, which imports as the layer), or hold the layer as a module; a "
+            "weight mixed per sample (CondConv's experts) or rescaled in forward is no layer "
+            "a spec states",
         )
     if call is None:
         return f"no layer kind computes {what} as called here", UNKNOWN_CALL_HINT + (
