@@ -40,6 +40,7 @@ _GROUPS = {
         "(computed in `forward`)"
     ),
     "archspec.ops.slicing": "A range of one dim (computed in `forward`)",
+    "archspec.ops.flip": "Order: dims read backwards (computed in `forward`)",
     "archspec.ops.partition": "MaxViT: partitions into groups of tokens, relative attention",
     "archspec.ops.window": "Swin: window attention and patch merging (channels-last)",
     "archspec.ops.attention": "Tokens of vision transformers: attention, class token, checks",

@@ -57,7 +57,8 @@ NEWER_CATEGORY = {
     **dict.fromkeys(("affine_grid", "grid_sample", "sine_position_encoding"), "pool"),
     "stack": "merge",
     **dict.fromkeys(
-        ("partition", "departition", "squeeze", "unsqueeze", "slice", "slice_as"), "reshape"
+        ("partition", "departition", "squeeze", "unsqueeze", "slice", "slice_as", "flip"),
+        "reshape",
     ),
     "relative_attention": "linear",
     "buffer": "linear",

@@ -22,7 +22,7 @@ UNKNOWN_CALL_HINT = (
     "archspec imports joins (add, sub, mul, div, torch.cat), a tensor times, over or plus a "
     "number (`x * 0.5 + 3`, `x / 6`), flatten, unflatten, F.pad with pads written as numbers "
     "(2, 4 or 6 of them, none negative, not circular), mean, sum, amax, p-norms over dims, "
-    "squeeze and unsqueeze of a dim given, addcmul, matmul (`@`), clamp to two bounds or "
+    "squeeze and unsqueeze of a dim given, flip, addcmul, matmul (`@`), clamp to two bounds or "
     "at 0, x ** 2, -x, "
     "F.scaled_dot_product_attention, "
     "pooling, dropout and activations; write other steps as modules a kind reads"

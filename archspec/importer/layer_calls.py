@@ -83,8 +83,21 @@ def unsqueeze(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     return Call("unsqueeze", {"dim": dim}, (x.node,))
 
 
-#: The readers of `torch.squeeze` and `x.squeeze` (and unsqueeze), by name.
-RANK_CALLS = {"squeeze": squeeze, "unsqueeze": unsqueeze}
+def flip(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`x.flip(dims=(1,))` (N-BEATS), `x.flip(-1)`, `torch.flip(x, [2, 3])`: a `flip` of
+    the dims given."""
+    x = _arg(args, kwargs, 0, "input", None)
+    if not isinstance(x, Ref) or set(kwargs) - {"input", "dims"}:
+        return None
+    dims = list(args[1:]) if len(args) > 2 else _arg(args, kwargs, 1, "dims", None)
+    dims = list(dims) if isinstance(dims, list | tuple) else [dims]
+    if not dims or not all(type(d) is int for d in dims):
+        return None
+    return Call("flip", {"dims": dims}, (x.node,))
+
+
+#: The readers of `torch.squeeze` and `x.squeeze` (unsqueeze, flip), by name.
+RANK_CALLS = {"squeeze": squeeze, "unsqueeze": unsqueeze, "flip": flip}
 
 
 #: F.pad's mode -> the family of padding kinds computing it (circular has none)

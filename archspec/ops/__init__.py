@@ -15,6 +15,7 @@ from . import (  # noqa: F401  (registered after the kinds above)
     affine,
     attention,
     embedding,
+    flip,
     masking,
     noise,
     norms,

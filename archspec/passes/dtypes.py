@@ -26,7 +26,7 @@ from ..ops.outputs import BLOCK_OUTPUT
 #: Kinds that move or combine values without arithmetic of their own: int64 in, int64 out.
 _KEEP = frozenset(
     {"reshape", "permute", "flatten", "chunk", "split", "select", "expand", "slice", "slice_as"}
-    | {"squeeze", "unsqueeze"}
+    | {"squeeze", "unsqueeze", "flip"}
 )
 #: Elementwise joins: int64 when every input is, else torch promotes to float.
 _PROMOTE = frozenset({"add", "sub", "mul", "concat", "maximum", "minimum"})
@@ -50,7 +50,9 @@ FILLED = frozenset({"full_like"})
 
 #: Kinds whose output holds exactly the values of their input (the same set, moved or
 #: repeated): an index range known before them is known after them.
-_SAME_VALUES = frozenset({"reshape", "permute", "flatten", "expand", "squeeze", "unsqueeze"})
+_SAME_VALUES = frozenset(
+    {"reshape", "permute", "flatten", "expand", "squeeze", "unsqueeze", "flip"}
+)
 #: Kinds that keep part of their input's values: which part, only the values listed say.
 _PART = frozenset({"select", "chunk", "split", "slice", "slice_as"})
 #: The most elements listed to follow values through `_PART` kinds and joins (a buffer of
@@ -254,6 +256,11 @@ def moved(node: Node, given: Listed, siblings: Sequence[Node]) -> Listed | None:
         return out, _strided(out, [strides[d] for d in dims], 0, flat)
     if kind == "expand":
         return out, _broadcast(given, out)
+    if kind == "flip":  # each reversed dim read from its end, a step back at a time
+        back = {d % len(shape) for d in a["dims"]}
+        start = sum((shape[d] - 1) * strides[d] for d in back)
+        steps = [-s if d in back else s for d, s in enumerate(strides)]
+        return out, _strided(out, steps, start, flat)
     dim = a["dim"] % len(shape)
     if kind == "select":
         index = a["index"] % shape[dim]
