@@ -425,7 +425,10 @@ def _check_callable(lw: Lowerer, site: Site, bname: str) -> None:
             "E307",
             f"block `{bname}` contains itself ({chain})",
             where,
-            "blocks cannot be recursive; use `repeat` for stacks",
+            "a block cannot call itself: to nest it a fixed number of levels deep (an "
+            "hourglass's `low2`, a U-Net's inner block), write a block of its own for each "
+            f"level that calls the level below (`{bname}2` calling `{bname}1`); for copies "
+            "one after another, use `repeat`",
         )
         raise Skip
     if len(lw.block_stack) >= MAX_BLOCK_DEPTH:
