@@ -346,7 +346,11 @@ def _fill(
                 hint = (
                     f"a `{field}` is worked out before its node's input is chosen, so the input's "
                 )
-                hint += "sizes are not in scope there: read params, lets and indices"
+                hint += (
+                    "sizes are not in scope there: read params, lets and indices; a block's "
+                    "`let` reads its input's sizes (`let: {need_skip: in_channels != out_dim}`,"
+                    " then `{'skip' if need_skip else 'input'}`)"
+                )
             lw.error(exc.code, f"`{field}` template {template!r}: {exc.message}", yp, hint)
     except ValueError as exc:
         lw.error(
