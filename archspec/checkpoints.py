@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from .download import MAX_BYTES
+from .picklescan import pickle_problem
 from .specbytes import checkpoint_kind
 from .weights import WeightsError
 
@@ -139,6 +140,15 @@ def _loaded(file: Path, shown: str, code: str, hint: str, inflate_hint: str) -> 
             code=code,
             hint=inflate_hint,
         )
+    if problem := _stream_problem(file):
+        raise WeightsError(
+            f"{shown} {problem}, which torch's unpickler would build before anything could "
+            "refuse it",
+            code=code,
+            hint="torch.save writes no such object: the file was made to stall or crash its "
+            "reader; save a plain state_dict with torch.save(model.state_dict(), path) from a "
+            "source you trust",
+        )
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # whatever torch's unpickler makes of a stranger's file
@@ -146,6 +156,26 @@ def _loaded(file: Path, shown: str, code: str, hint: str, inflate_hint: str) -> 
         raise WeightsError(
             f"cannot read {shown} as a checkpoint ({type(exc).__name__})", code=code, hint=hint
         ) from None
+
+
+def _stream_problem(file: Path) -> str | None:
+    """What makes the pickles torch.load would read from `file` unfit to build (see
+    archspec.picklescan), or None: a zip's `.pkl` entries (torch.save's `data.pkl`), else the
+    file itself (torch.save's format before 1.6)."""
+    try:
+        with open(file, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                f.seek(0)
+                return pickle_problem(f)
+        with zipfile.ZipFile(file) as zf:
+            for info in zf.infolist():
+                if info.filename.endswith(".pkl"):
+                    with zf.open(info) as entry:
+                        if problem := pickle_problem(entry):
+                            return f"has an entry {info.filename[:100]!r} that {problem}"
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError):
+        return None  # torch.load says what is wrong with it
+    return None
 
 
 def _expanded_size(file: Path) -> int | None:
