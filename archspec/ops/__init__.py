@@ -7,6 +7,10 @@ evaluates one by one (~170 fields, ~5 ms of every start-up); tests/test_ops_impo
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import TypeVar
+
 from . import conv, layers, merge, tensor  # noqa: F401  (registration side effects)
 
 # isort: split
@@ -50,11 +54,24 @@ from .base import (
     ShapeFailure,
     get_op,
     node_style,
+    on_register,
     register,
     unregister,
 )
 from .merge import ACTIVATION_FNS, ActivationFn
 from .words import Word
+
+_T = TypeVar("_T")
+
+
+def registry_cached(table: Callable[[], _T]) -> Callable[[], _T]:
+    """`table()`, a table of kinds worked out from the registry, made once and again after the
+    registry changes (a plugin's kind): what a pass asks of every node reads it, not the
+    registry (the window lint's kinds, the graph lint's)."""
+    cached = functools.cache(table)
+    on_register(cached.cache_clear)
+    return cached
+
 
 __all__ = [
     "ACTIVATION_FNS",
@@ -76,5 +93,6 @@ __all__ = [
     "get_op",
     "node_style",
     "register",
+    "registry_cached",
     "unregister",
 ]

@@ -8,8 +8,7 @@ from typing import Any
 from ..dims import format_shape
 from ..errors import Diagnostic, Severity, SpecError, once_per_place
 from ..ir import INPUT, Graph, Module, Node, replaced
-from ..ops import REGISTRY
-from ..ops.base import on_register
+from ..ops import REGISTRY, registry_cached
 from ..ops.outputs import BLOCK_OUTPUT, OUTPUT_NAMES
 from ..ops.reuse import TARGET
 from .aliases import ALIASING, SHARING, Aliases, passes_memory
@@ -420,32 +419,19 @@ def _unflattened(node: Node, module: Module) -> Diagnostic | None:
     return None
 
 
-#: kind -> 0, or the `nd` (2 or 3) of a pool, of each kind `_odd_layer` looks at (None: not
-#: made yet, or the registry changed since)
-_linted: dict[str, int] | None = None
-
-
-def _forget_linted() -> None:
-    global _linted
-    _linted = None
-
-
-on_register(_forget_linted)
-
-
+@registry_cached
 def _linted_kinds() -> Mapping[str, int]:
     """The kinds `_odd_layer` looks at, each pool of a 2-d or 3-d window with its `nd` (W410),
     so that the lint asks only their nodes: most of a graph's nodes are none of them (it
-    was a call per node, 14,301 of them for the shipped specs' check)."""
-    global _linted
-    if _linted is None:
-        _linted = {
-            kind: nd
-            for kind, op in REGISTRY.items()
-            if op.category == "pool" and (nd := getattr(op, "nd", 0)) in (2, 3)
-        }
-        _linted.update(dict.fromkeys(("linear", "dropout2d", *_TOKEN_READERS, *UNPOOL_DIMS), 0))
-    return _linted
+    was a call per node, 14,301 of them for the shipped specs' check). Kind -> 0, or a
+    pool's `nd`."""
+    linted = {
+        kind: nd
+        for kind, op in REGISTRY.items()
+        if op.category == "pool" and (nd := getattr(op, "nd", 0)) in (2, 3)
+    }
+    linted.update(dict.fromkeys(("linear", "dropout2d", *_TOKEN_READERS, *UNPOOL_DIMS), 0))
+    return linted
 
 
 def _odd_layer(node: Node, module: Module, where: str, nd: int) -> Diagnostic | None:

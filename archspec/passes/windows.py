@@ -15,30 +15,15 @@ from typing import Any
 from ..dims import Shape, const_values
 from ..errors import Diagnostic, Severity
 from ..ir import Module, Node
-from ..ops import REGISTRY
-from ..ops.base import on_register
+from ..ops import REGISTRY, registry_cached
 from .family import family_memo
 from .pathshapes import Tree
 
-#: kind -> window dims of each registered op that has a window (None: not made yet, or the
-#: registry changed since)
-_windows: dict[str, int] | None = None
 
-
-def _forget() -> None:
-    global _windows
-    _windows = None
-
-
-on_register(_forget)
-
-
+@registry_cached
 def windowed_kinds() -> Mapping[str, int]:
     """Each layer kind with a window, and how many dims it spans (`Op.window_dims`)."""
-    global _windows
-    if _windows is None:
-        _windows = {kind: op.window_dims for kind, op in REGISTRY.items() if op.window_dims}
-    return _windows
+    return {kind: op.window_dims for kind, op in REGISTRY.items() if op.window_dims}
 
 
 def window_warning(
