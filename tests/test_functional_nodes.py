@@ -15,7 +15,7 @@ from archspec.dims import shape_of
 from archspec.ops import REGISTRY, ShapeContext, ShapeFailure, node_style
 
 from .emit_helpers import _load
-from .parity.calls import python_calls
+from .parity.calls import module_calls, python_calls
 
 NAMED_AND_INDEXED = """\
 archspec: 1
@@ -87,7 +87,9 @@ def test_a_named_flatten_costs_no_module_call() -> None:
     x = torch.randn(1, 3, 8, 8)
     indexed = NAMED_AND_INDEXED.replace("{name: flatten, type: flatten}", "{type: flatten}")
     ours, before = archspec.compile(NAMED_AND_INDEXED), archspec.compile(indexed)
-    assert python_calls(ours, x) < python_calls(before, x)
+    # modules called, counted exactly: the Python calls differed by 2 only, and a CI run in a
+    # long suite once counted the two equal (30 and 30)
+    assert module_calls(ours, x) == module_calls(before, x) - 1 == 6
     assert list(ours.state_dict()) == [
         k.replace("classifier", "classifier") for k in before.state_dict()
     ]
