@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -77,11 +78,21 @@ def _type_words(model: type, fname: str) -> str:
     }[final.kind]
     if final.kind == "word":  # spec-language.md, "Word fields chosen by a param"
         return " \\| ".join(f"`{c}`" for c in final.choices or ()) + " or a param"
-    if final.kind == "ints" and typing.get_origin(ann) is list:
+    if final.kind == "ints" and typing.get_origin(_given(ann)) is list:
         words = "list of int"
     if final.choices:
         words += " or " + " \\| ".join(f"`{c}`" for c in final.choices)
     return words
+
+
+def _given(ann: Any) -> Any:
+    """The type of an optional field when given (`DimList | None`: the list), unannotated."""
+    args = [a for a in typing.get_args(ann) if a is not type(None)]
+    if typing.get_origin(ann) in (typing.Union, types.UnionType) and len(args) == 1:
+        ann = args[0]
+    while typing.get_origin(ann) is typing.Annotated:
+        ann = typing.get_args(ann)[0]
+    return ann
 
 
 def _holds_list(ann: Any) -> bool:

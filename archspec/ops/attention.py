@@ -37,7 +37,7 @@ from .base import (
 from .emitting import emit_call
 from .shapectx import check_declared, unknown_features
 from .support import definitions
-from .tensor import IntList, StatelessOp
+from .tensor import DimList, IntList, StatelessOp
 
 
 def _tokens(x: Shape, kind: str) -> None:
@@ -315,39 +315,73 @@ def expand_batch(t: Any, x: Any, ndim: int, dim: int = 0) -> Any:
 def _check_size_spec() -> type[LayerSpec]:
     class CheckSizeSpec(LayerSpec):
         """check_size: asserts the input's spatial size (dims 2, 3, ...) is `size` and passes the
-        input on, as torchvision's ViT asserts its image size before its patch embedding."""
+        input on, as torchvision's ViT asserts its image size before its patch embedding;
+        `dims` names the dims checked instead (`[1]`: a token tensor's length)."""
 
         type: Literal["check_size"]
         size: IntList = Field(
-            description="the one size each spatial dim must have, e.g. [224, 224]"
+            description="the one size each checked dim must have, e.g. [224, 224]"
+        )
+        dims: DimList | None = Field(
+            None,
+            description="the dims `size` states, in its order, e.g. [1] for the tokens of "
+            "(N, T, C); negative counts from the end; default every dim after the first two",
         )
 
     return CheckSizeSpec
+
+
+def checked_dims(attrs: Mapping[str, Any], x: Shape) -> list[int]:
+    """The dims of `x` a check_size states, counted from 0, one per entry of `size`; E401 or
+    E409 where they do not fit `x` (out of range, repeated, not one per size)."""
+    size, dims = attrs["size"], attrs.get("dims")
+    if dims is None:
+        if len(x) != len(size) + 2:
+            raise ShapeFailure(
+                "E401",
+                f"check_size states {len(size)} sizes, the input {fmt(x)} has "
+                f"{max(len(x) - 2, 0)} spatial dims",
+                "give one size per spatial dim, or name the dims checked (`dims: [1]`)",
+                "size",
+            )
+        return list(range(2, len(x)))
+    rank = len(x)
+    hint = f"list the dims checked, each once, from 0 to {rank - 1} (or -{rank} to -1)"
+    if not dims:
+        raise ShapeFailure("E401", "check_size dims are empty", hint, "dims")
+    if any(not -rank <= d < rank for d in dims):
+        message = f"check_size dims {list(dims)} are out of range for {fmt(x)}"
+        raise ShapeFailure("E401", message, hint, "dims")
+    norm = [d % rank for d in dims]
+    if len(set(norm)) != len(norm):
+        raise ShapeFailure("E409", f"check_size dims {list(dims)} repeat a dim", hint, "dims")
+    if len(size) != len(dims):
+        raise ShapeFailure(
+            "E401",
+            f"check_size states {len(size)} sizes for {len(dims)} dims {list(dims)}",
+            "give one size per dim in `dims`",
+            "size",
+        )
+    return norm
 
 
 @register
 class CheckSize(_Functional):
     kind = "check_size"
     spec = LazySpec(_check_size_spec)
-    summary = "asserts the spatial size of its input (ViT's image-size check)"
+    summary = "asserts the size of some dims of its input (ViT's image-size check)"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         (x,) = inputs
         size = attrs["size"]
-        if not isinstance(size, list) or len(x) != len(size) + 2:
-            raise ShapeFailure(
-                "E401",
-                f"check_size states {len(size)} sizes, the input {fmt(x)} has "
-                f"{max(len(x) - 2, 0)} spatial dims",
-                "give one size per spatial dim",
-                "size",
-            )
-        for i, want in enumerate(size):
+        dims = checked_dims(attrs, x)
+        stated = "spatial size" if attrs.get("dims") is None else f"size at dims {list(dims)}"
+        for d, want in zip(dims, size, strict=True):
             ctx.require_equal(
-                x[2 + i],
+                x[d],
                 want,
                 "E413",
-                f"the model takes an input of spatial size {tuple(size)} only, got {fmt(x)} "
+                f"the model takes an input of {stated} {tuple(size)} only, got {fmt(x)} "
                 f"({{a}} where it needs {{b}})",
                 "give the input the size stated here (`--input`), or build the model for "
                 "the input's size (the param that sets `size`); a spec's `input` that states "
@@ -355,19 +389,29 @@ class CheckSize(_Functional):
                 "size",
             )
         # past the check the sizes are known: what follows is checked at them
-        return Inferred(attrs, (*x[:2], *(Dim.of(s) for s in size)))
+        out = list(x)
+        for d, want in zip(dims, size, strict=True):
+            out[d] = Dim.of(want)
+        return Inferred(attrs, tuple(out))
 
     def activation_numel(self, out: Shape) -> Dim:
         return Dim.of(0)  # its output is its input
 
     def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
-        return check_size, {"size": list(attrs["size"])}
+        if attrs.get("dims") is None:
+            return check_size, {"size": list(attrs["size"])}
+        return check_size_at, {"dims": list(attrs["dims"]), "size": list(attrs["size"])}
 
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
-        return f"check_size({a['_inputs'][0]}, {lit(list(a['size']))})"
+        if a.get("dims") is None:
+            return f"check_size({a['_inputs'][0]}, {lit(list(a['size']))})"
+        return f"check_size_at({a['_inputs'][0]}, {lit(list(a['dims']))}, {lit(list(a['size']))})"
 
     def emit_support(self) -> str:
         return CHECK_SIZE_SOURCE
+
+    def emit_support_for(self, attrs: Mapping[str, Any]) -> str | tuple[str, ...]:
+        return CHECK_SIZE_SOURCE if attrs.get("dims") is None else CHECK_SIZE_AT_SOURCE
 
 
 CHECK_SIZE_SOURCE = """\
@@ -375,6 +419,23 @@ def check_size(x: torch.Tensor, size: list[int]) -> torch.Tensor:
     torch._assert(x.shape[2:] == torch.Size(size), f"expected an input of spatial size {size}")
     return x
 """
+
+CHECK_SIZE_AT_SOURCE = """\
+def check_size_at(x: torch.Tensor, dims: list[int], size: list[int]) -> torch.Tensor:
+    for d, s in zip(dims, size):
+        torch._assert(x.shape[d] == s, f"expected an input of size {size} at dims {dims}")
+    return x
+"""
+
+
+def check_size_at(x: Any, dims: list[int], size: list[int]) -> Any:
+    """x, once its size at each of `dims` is `size`'s (the same code as emitted files'
+    `check_size_at`): one assertion per dim, which torch.fx traces as it does one."""
+    import torch
+
+    for d, s in zip(dims, size, strict=True):
+        torch._assert(x.shape[d] == s, f"expected an input of size {size} at dims {dims}")
+    return x
 
 
 def check_size(x: Any, size: list[int]) -> Any:
