@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..errors import VALIDATOR_HINT
 from ..expr import ExprError, parse_kept
 from ..ir import AttrExpr, Loop, Node
 from ..loader import PathKey
 from ..lowering.context import Child, Item, Site, Skip, when_text
 from ..lowering.exprs import text_expr
 from ..ops.base import NodeBase
-from ..ops.names import check_name
+from ..ops.names import MAX_NAME_LEN, check_name
 from ..ops.templates import MAX_TEMPLATE_LEN, TEMPLATE_PART, filled, template_parts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,7 +47,33 @@ def check_template(text: str) -> str:
             f"name template {text!r} has no `{{expression}}` part: every name it gives (each "
             "copy's, or each row's with `group_names`) would be the same"
         )
+    problem = never_a_name(text)
+    if problem is not None:
+        raise ValueError(
+            f"name template {text[:80]!r} gives no legal name, whatever its parts give: "
+            f"{problem}{VALIDATOR_HINT}copies' names become attributes and state_dict keys: "
+            "write the text around the parts in ASCII letters, digits and _, starting with a "
+            "letter (`block{i}`, `denselayer{i + 1}`)"
+        )
     return text
+
+
+def never_a_name(template: str) -> str | None:
+    """Why no copy's name from `template` can be legal, read off its text outside the parts
+    (each part may give any int or text), so that a template is refused whether or not any
+    copy exists (a count of 0); None when some value of its parts may give a legal name."""
+    pieces = TEMPLATE_PART.split(template)[::2]  # the text between the parts
+    for piece in pieces:
+        bad = next((c for c in piece if not (c.isascii() and (c.isalnum() or c == "_"))), None)
+        if bad is not None:
+            return f"its text holds `{bad}`, which no name may hold"
+    if pieces[0][:1].isdigit():
+        return "it starts with a digit, and a name may not"
+    if pieces[0].startswith("_"):
+        return "it starts with `_`, which nn.Module keeps for its own attributes"
+    if sum(map(len, pieces)) > MAX_NAME_LEN:
+        return f"its text alone is longer than a name's {MAX_NAME_LEN} characters"
+    return None
 
 
 def copy_name(lw: Lowerer, template: str, env: Mapping[str, Any], ypath: PathKey) -> str:
