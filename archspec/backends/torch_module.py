@@ -28,9 +28,9 @@ from ..errors import SourceSpan, SpecError
 from ..inputlayout import batch_dims
 from ..ir import INPUT, Graph, InitStep, Module, Node, glob_matcher, shard_unit_paths
 from ..ops import REGISTRY
-from ..ops.names import is_index
 from ..ops.outputs import BLOCK_OUTPUT
 from .classes import NamedBySpec, runtime_class
+from .containers import add_child, add_tensor
 from .keyed import keyed
 from .memory import (
     OutOfMemory,
@@ -229,14 +229,14 @@ def _codegen(program: Program) -> Callable[..., Any]:
         if kind == "alias":
             env[name] = args[0]
         elif kind == "module":
-            _add_child(holder, name, nn.Identity())
+            add_child(holder, name, nn.Identity())
             # fx names a call after its module and writes `self = self.self(x)` for a key
             # `self` (HuggingFace's `attention.self`): a name of its own
             target = payload or name
             named = {"name": f"{target}_"} if target == "self" else {}
             env[name] = graph.create_node("call_module", target, tuple(args), **named)
         elif kind == "tensor":
-            holder.register_parameter(name, nn.Parameter(torch.empty(0, device="meta")))
+            add_tensor(holder, name, nn.Parameter(torch.empty(0, device="meta")), None)
             env[name] = graph.get_attr(name)
         else:
             op_kind, attr_items = payload
@@ -313,7 +313,11 @@ def build_scope(
         op = REGISTRY[node.kind]
         if op.style == "tensor":
             attrs = _public(node.attrs)
-            tensors.append((node.name, _built(op, attrs, path, node.span), op.persistent(attrs)))
+            built = _built(op, attrs, path, node.span)
+            if "." in node.name:  # an entry of a ParameterList: a child, in the modules' order
+                children.append((node.name, built))
+            else:
+                tensors.append((node.name, built, op.persistent(attrs)))
         if node.is_module:
             kinds[path] = node.kind
             children.append((node.name, _built(op, _public(node.attrs), path, node.span)))
@@ -341,40 +345,13 @@ def build_scope(
         rank = {n: i for i, n in enumerate(module.registered([t[0] for t in tensors]))}
         tensors.sort(key=lambda t: rank[t[0]])
     for name, m in children:
-        _add_child(out, name, m)
-    for name, t, persistent in tensors:
-        if persistent is None:
-            out.register_parameter(name, t)
+        if isinstance(m, nn.Parameter):
+            add_tensor(out, name, m, None)
         else:
-            out.register_buffer(name, t, persistent=persistent)
+            add_child(out, name, m)
+    for name, t, persistent in tensors:
+        add_tensor(out, name, t, persistent)
     return _versioned(out, module)
-
-
-def _add_child(parent: nn.Module, name: str, child: nn.Module) -> None:
-    """Register `child` as `name`; a dotted key (`fuse_layers.0.1`, checked by lowering) in
-    the containers its path names, each made with its first entry: an nn.ModuleList where
-    the next part is an index (an index skipped holds an nn.Identity, as HRNet's
-    `fuse_layers[i][i]`), an nn.ModuleDict where it is a name."""
-    *path, last = name.split(".")
-    holder = parent
-    for k, part in enumerate(path):
-        inner = holder._modules.get(part)
-        if inner is None:
-            inner = nn.ModuleList() if is_index((path + [last])[k + 1]) else nn.ModuleDict()
-            _put(holder, part, inner)
-        holder = inner
-    _put(holder, last, child)
-
-
-def _put(holder: nn.Module, part: str, child: nn.Module) -> None:
-    """`child` as entry `part` of `holder`: a list's next index (after an nn.Identity for
-    each index skipped), else the key `part`."""
-    if isinstance(holder, nn.ModuleList):
-        while len(holder) < int(part):
-            holder.append(nn.Identity())
-        holder.append(child)
-    else:
-        holder.add_module(part, child)
 
 
 def _versioned(built: nn.Module, module: Module) -> nn.Module:

@@ -95,6 +95,7 @@ class Scope:
         "switch_reads",
         "switch_spans",
         "switches",
+        "tensor_lists",
         "train",
     )
 
@@ -122,6 +123,8 @@ class Scope:
         #: the containers of module entries keyed `convs.0`, `fuse_layers.0.1`: each path ->
         #: the keys of its entries, in the order they were made (lowering/keys.py)
         self.lists: dict[str, list[str]] = {}
+        #: those of them whose entries are parameters (`kernels.0`: an nn.ParameterList)
+        self.tensor_lists: set[str] = set()
         #: the flat, named repeats spliced into this list (`ir.Loop`)
         self.loops: list[Any] = []
         #: names of nodes inside the modules of this list -> their paths, and how many of

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..expr import ExprError
 from ..ir import replaced
 from ..ops import REGISTRY
-from ..ops.names import is_index, key_path, spec_key_problem
+from ..ops.names import PARAMETER_DICT_NAMES, is_index, key_path, spec_key_problem
 from ..ops.templates import filled
 from .context import Site, Skip
 
@@ -93,19 +93,23 @@ _BOTH_HINT = (
 
 
 def _path_entry(lw: Lowerer, site: Site, spec: Any, key: str, yp: Any) -> None:
-    """Check a dotted key (`fuse_layers.0.1`) where it is made, and record it in its
-    module's containers (`Scope.lists`: a container's path -> its entries' keys, in order):
-    the node is a module, no container on its path is a node, a container holds indices or
-    names but not both, and a list's new entry comes after the ones it holds."""
+    """Check a dotted key (`fuse_layers.0.1`, `kernels.0`) where it is made, and record it in
+    its module's containers (`Scope.lists`: a container's path -> its entries' keys, in
+    order): the node is a module or a parameter (an entry of an nn.ParameterList or
+    nn.ParameterDict, `Op.parameter_entries`), no container on its path is a node, a
+    container holds indices or names but not both, modules or parameters but not both, and
+    a list's new entry comes after the ones it holds (a parameter list's, right after)."""
     scope = site.scope
     op = REGISTRY.get(spec.type)
-    if op is not None and op.style != "module":
+    tensor = op is not None and op.style == "tensor"
+    if op is not None and op.style != "module" and (not tensor or not op.parameter_entries):
         lw.error(
             "E204",
-            f"`{key}` keys an entry of a container, and a `{spec.type}` holds a tensor, "
-            "not a module",
+            f"`{key}` keys an entry of a container, and torch has no container of a "
+            f"`{spec.type}`'s tensors",
             yp,
-            "key it without `.`; a learned tensor is an attribute of its module",
+            "key it without `.`; a learned tensor is an attribute of its module, a parameter "
+            "also an entry of an nn.ParameterList (`kernels.0`) or nn.ParameterDict",
         )
         raise Skip
     parts = key_path(key)
@@ -123,32 +127,14 @@ def _path_entry(lw: Lowerer, site: Site, spec: Any, key: str, yp: Any) -> None:
             )
             raise Skip
         held = scope.lists.get(path, [])
+        _same_kind(lw, scope, key, path, tensor and k == len(parts) - 1, yp)
         if part in held:
             continue  # a container made before (a duplicate node is add_node's E304)
-        if held and is_index(held[0]) != is_index(part):
-            what = "indices" if is_index(held[0]) else "names"
-            lw.error(
-                "E304",
-                f"`{key}` gives the container `{path}` the entry `{part}`, and it holds "
-                f"{what} (`{path}.{held[0]}`): an nn.ModuleList holds indices, an "
-                "nn.ModuleDict names",
-                yp,
-                "key one container's entries all `name.0`, `name.1`, ... or all by name",
-            )
-            raise Skip
-        if held and is_index(part) and int(part) < int(held[-1]):
-            lw.error(
-                "E204",
-                f"`{key}` gives the list `{path}` the entry {part}, and it holds "
-                f"`{path}.{held[-1]}` already: a list numbers its entries in the order the "
-                "module makes them",
-                yp,
-                f"key them `{path}.0`, `{path}.1`, ... in the order they are written (in a "
-                f'repeat, `key: "{path}.{{i}}"`); an index skipped holds an nn.Identity',
-            )
-            raise Skip
+        _new_entry(lw, key, path, part, held, tensor and k == len(parts) - 1, yp)
     for k in range(1, len(parts)):  # checked: record
         held = scope.lists.setdefault(".".join(parts[:k]), [])
+        if tensor and k == len(parts) - 1:
+            scope.tensor_lists.add(".".join(parts[:k]))
         if parts[k] in held:
             continue
         if is_index(parts[k]):  # each index skipped is an nn.Identity: an item of the budget
@@ -156,6 +142,74 @@ def _path_entry(lw: Lowerer, site: Site, spec: Any, key: str, yp: Any) -> None:
             if skipped:
                 lw.charge(skipped, yp, why=f"`{key}` skips {skipped:,} indices, each an Identity")
         held.append(parts[k])
+
+
+def _same_kind(lw: Lowerer, scope: Any, key: str, path: str, tensor: bool, yp: Any) -> None:
+    """E304 (and Skip) where `key` puts a parameter in a container of modules, or a module
+    (a container of modules on its path, too) in a container of parameters."""
+    held = scope.lists.get(path)
+    if held is None or (path in scope.tensor_lists) == tensor:
+        return
+    what, given = ("modules", "a parameter") if tensor else ("parameters", "a module")
+    lw.error(
+        "E304",
+        f"`{key}` gives the container `{path}` {given}, and it holds {what} "
+        f"(`{path}.{held[0]}`): an nn.ParameterList or nn.ParameterDict holds parameters, an "
+        "nn.ModuleList or nn.ModuleDict modules",
+        yp,
+        "key a container's entries all parameters or all modules: give the others a "
+        "container of their own",
+    )
+    raise Skip
+
+
+def _new_entry(
+    lw: Lowerer, key: str, path: str, part: str, held: list[str], tensor: bool, yp: Any
+) -> None:
+    """E304/E204 (and Skip) where entry `part` cannot join the container `path` (holding
+    `held`; `tensor`: of parameters): indices beside names, an index before one it holds,
+    an index a parameter list skips, a method of nn.ParameterDict."""
+    if held and is_index(held[0]) != is_index(part):
+        what = "indices" if is_index(held[0]) else "names"
+        lw.error(
+            "E304",
+            f"`{key}` gives the container `{path}` the entry `{part}`, and it holds "
+            f"{what} (`{path}.{held[0]}`): an nn.ModuleList or nn.ParameterList holds "
+            "indices, an nn.ModuleDict or nn.ParameterDict names",
+            yp,
+            "key one container's entries all `name.0`, `name.1`, ... or all by name",
+        )
+        raise Skip
+    if held and is_index(part) and int(part) < int(held[-1]):
+        lw.error(
+            "E204",
+            f"`{key}` gives the list `{path}` the entry {part}, and it holds "
+            f"`{path}.{held[-1]}` already: a list numbers its entries in the order the "
+            "module makes them",
+            yp,
+            f"key them `{path}.0`, `{path}.1`, ... in the order they are written (in a "
+            f'repeat, `key: "{path}.{{i}}"`); an index skipped holds an nn.Identity',
+        )
+        raise Skip
+    if tensor and is_index(part) and int(part) != len(held):
+        lw.error(
+            "E204",
+            f"`{key}` gives the parameter list `{path}` the entry {part}, and it holds "
+            f"{len(held)}: an nn.ParameterList has nothing to put at an index skipped",
+            yp,
+            f"key its parameters `{path}.0`, `{path}.1`, ... in the order they are written, "
+            "none skipped",
+        )
+        raise Skip
+    if tensor and part in PARAMETER_DICT_NAMES:
+        lw.error(
+            "E204",
+            f"`{key}` keys the entry `{part}` of the parameter dict `{path}`, a method of "
+            "nn.ParameterDict",
+            yp,
+            "name the entry otherwise (`w_get`): an entry is an attribute of its dict",
+        )
+        raise Skip
 
 
 def _failed(scope: Any, name: str) -> bool:

@@ -264,13 +264,12 @@ class Op:
     #: which of those outputs the next item reads when it names no `from`: -1, the last
     #: (a chunk's last piece); 0, the first (a max pool's values, before its indices)
     flow_piece: ClassVar[int] = -1
-    #: a parameter-free "module" op with a functional form, which torchvision writes as a
-    #: call in forward where it is a named attribute (`x = torch.flatten(x, 1)`) and as a
-    #: module where it holds a position in a numbered sequence (ConvNeXt's `classifier.1`):
-    #: lowering makes a node of it that the spec names (`name:`, a repeat's `names`, a
-    #: branch) a function node (`function`, `emit_call`), and keeps an unnamed or keyed one a
-    #: module, so positions and keys stay what they were. Each node records which
-    #: (`Node.is_module`; `node_style` answers for any node).
+    #: a parameter-free "module" op with a functional form, which torchvision writes as a call in
+    #: forward where it is a named attribute (`x = torch.flatten(x, 1)`) and as a module where it
+    #: holds a position in a numbered sequence (ConvNeXt's `classifier.1`): lowering makes a node of
+    #: it that the spec names (`name:`, a repeat's `names`, a branch) a function node (`function`,
+    #: `emit_call`), and keeps an unnamed or keyed one a module, so positions and keys stay what
+    #: they were. Each node records which (`Node.is_module`; `node_style` answers for any node).
     functional: ClassVar[bool] = False
     #: the node stands for another node of its layer list (`reuse` calls that node's
     #: module again): lowering finds it there, so no shortcut that binds a kept block
@@ -287,6 +286,7 @@ class Op:
     emits_words: ClassVar[frozenset[str]] = frozenset()
     #: import compares a reading by running both modules (importer/leaves.py), not by name
     read_by_running: ClassVar[bool] = False
+    parameter_entries: ClassVar[bool] = False  #: `key: kernels.0` makes nn.ParameterList entries
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
         raise NotImplementedError

@@ -179,6 +179,8 @@ CODE_ONLY_NAMES = frozenset({"self"})
 #: What nn.ModuleDict has beyond nn.Module: a named container's entry may not take one
 #: (`add_module` refuses a key that is an attribute of the container).
 MODULE_DICT_NAMES = frozenset({"clear", "items", "keys", "pop", "update", "values"})
+#: the methods of an nn.ParameterDict beyond nn.ModuleDict's, which no entry may be keyed
+PARAMETER_DICT_NAMES = MODULE_DICT_NAMES | {"copy", "fromkeys", "get", "popitem", "setdefault"}
 
 
 def is_index(part: str) -> bool:

@@ -98,6 +98,7 @@ class ParameterOp(Op):
     arity = 0
     torch_name = "nn.Parameter"
     summary = "a learned tensor held by the enclosing module (layer scale, class token)"
+    parameter_entries = True
     category = "linear"
 
     def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:

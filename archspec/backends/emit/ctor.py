@@ -167,7 +167,7 @@ def _module_writer(st: Any, cls: ClassInfo, depth: int) -> Callable[[Containers]
     attr, pad = st.attr, INDENT * depth
 
     def write(containers: Containers) -> list[str]:
-        lines = containers.make(attr, depth)
+        lines = containers.make(attr, depth, is_tensor(st))
         if st.when is not None:
             lines += _if_lines(st.when, depth)
             if isinstance(st.ctor, Layers):  # a switched chain whose entries are switched too
@@ -209,24 +209,32 @@ class Containers:
     def __init__(self) -> None:
         self.held: dict[str, list[str]] = {}
 
-    def make(self, attr: str, depth: int) -> list[str]:
+    def make(self, attr: str, depth: int, tensor: bool = False) -> list[str]:
         """The statements that make the containers on `attr`'s path not made yet, and fill
-        the indices its lists skip before it; `attr` is recorded as placed."""
-        made = containers_on_path(self.held, attr)
+        the indices its lists skip before it; `attr` is recorded as placed (`tensor`: a
+        parameter, whose last container is an nn.ParameterList or nn.ParameterDict)."""
+        made = containers_on_path(self.held, attr, tensor)
         return [ln for path, cls in made for ln in _assign(path, Text(f"{cls}()"), depth)]
 
 
-def containers_on_path(held: dict[str, list[str]], key: str) -> list[tuple[str, str]]:
+def containers_on_path(
+    held: dict[str, list[str]], key: str, tensor: bool = False
+) -> list[tuple[str, str]]:
     """(path, class) of what a dotted key needs made before it, in order: each container on
     its path not in `held` yet (`nn.ModuleList` where the next part is an index, else
-    `nn.ModuleDict`), and an `nn.Identity` for each index a list skips; `held` (a container's
-    path -> its entries' keys) records them and the key, as compile's build makes them."""
+    `nn.ModuleDict`; the last one of a parameter's key, `tensor`, `nn.ParameterList` or
+    `nn.ParameterDict`), and an `nn.Identity` for each index a list of modules skips (a
+    parameter list skips none: lowering/keys.py); `held` (a container's path -> its
+    entries' keys) records them and the key, as compile's build makes them."""
     parts = key_path(key)
     out: list[tuple[str, str]] = []
     for k in range(1, len(parts)):
         path, part = ".".join(parts[:k]), parts[k]
         if path not in held:
-            out.append((path, "nn.ModuleList" if is_index(part) else "nn.ModuleDict"))
+            classes = ("nn.ModuleList", "nn.ModuleDict")
+            if tensor and k == len(parts) - 1:
+                classes = ("nn.ParameterList", "nn.ParameterDict")
+            out.append((path, classes[0] if is_index(part) else classes[1]))
             held[path] = []
         entries = held[path]
         if part in entries:

@@ -17,6 +17,7 @@ from ...errors import EmitError
 from ...expr import precedence
 from ...ir import Graph, InitStep, Module, Node
 from ...lazymethods import dataclass
+from ...ops import REGISTRY
 from ..pycode import INDENT, LINE_LENGTH, Namespace, expr_tree, lit, truth_fold, unparse
 from ..pylayout import Doc, Group, Text, condition_lines, format_doc
 from ..pyvalues import Env, Val, frozen, literal, render_expr
@@ -330,14 +331,18 @@ class InitRules(EmitContext):
         def walk(module: Module, prefix: str) -> Iterator[_Entry]:
             held: dict[str, list[str]] = {}  # the containers of dotted keys made so far
             for node in module.nodes:
-                if not node.is_module:
+                # a parameter keyed `kernels.0` is no module, its nn.ParameterList one
+                tensor = node.child is None and REGISTRY[node.kind].style == "tensor"
+                if not node.is_module and not (tensor and "." in node.name):
                     continue
                 path = f"{prefix}.{node.name}" if prefix else node.name
-                for inner, cls in containers_on_path(held, node.name):
+                for inner, cls in containers_on_path(held, node.name, tensor):
                     # a container (`fuse_layers.0`) or an index a list skips (nn.Identity):
                     # named_modules() meets them, which no rule may touch
                     inner_path = f"{prefix}.{inner}" if prefix else inner
                     yield _Entry(inner_path, "module", None, names.ancestors(cls), None, "")
+                if tensor:
+                    continue
                 if node.child is not None:
                     chain = node.child.block is None and node.child.is_chain
                     info = None if chain else self.class_of.get(id(node.child))
