@@ -97,6 +97,7 @@ NEWER_CATEGORY = {
     "full_like": "reshape",  # one value at the input's shape: made of a shape alone
     "pad_to_multiple": "reshape",
     "contiguous": "reshape",  # a layout, as permute's
+    "topk": "pool",  # a selection of values, as a max pool's
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}

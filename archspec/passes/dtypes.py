@@ -40,6 +40,8 @@ INDEXED = frozenset({"embedding"})
 PICKS = frozenset({"index"})
 #: Max pools whose second output holds the int64 index of each maximum (ops/unpool.py).
 WITH_INDICES = frozenset(f"maxpool{n}d_with_indices" for n in (1, 2, 3))
+#: Selections whose second output holds int64 indices, the first the input's values (topk).
+SELECTIONS = frozenset({"topk"})
 #: Unpools: values (float) placed at int64 indices (the second input).
 UNPOOLS = frozenset(f"maxunpool{n}d{a}" for n in (1, 2, 3) for a in ("", "_as"))
 #: A value written where a mask (the second input) matches: a mask of any dtype, compared.
@@ -319,6 +321,9 @@ def _walk(
                 ints[node.name] = UNKNOWN
         elif kind in WITH_INDICES and node.attrs["_index"] == 1 and not any(read):
             ints[node.name] = UNKNOWN  # where each maximum was: data, in no known range
+        elif kind in SELECTIONS:  # int64 indices; values of the input's dtype, a part of it
+            if node.attrs["_index"] == 1 or read[0]:
+                ints[node.name] = UNKNOWN
         elif kind in UNPOOLS:  # float values at int64 indices: float out
             if read[0] or not read[1]:
                 errors.append(_unpool_inputs(node, read[0]))
