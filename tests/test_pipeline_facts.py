@@ -98,6 +98,7 @@ NEWER_CATEGORY = {
     "pad_to_multiple": "reshape",
     "contiguous": "reshape",  # a layout, as permute's
     "topk": "pool",  # a selection of values, as a max pool's
+    "tile": "reshape",  # copies of the input's values, as expand's
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}

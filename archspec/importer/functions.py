@@ -15,15 +15,15 @@ from . import elementwise, sampling, unpools
 from .calls import Call, Reader, Ref, attribute_read, listed
 from .casts import made_tensor, tensor_meta, to_alike, type_as
 from .inplace import in_place_name
-from .layer_calls import RANK_CALLS, glu, joining, pad, unflatten
+from .layer_calls import METHOD_CALLS, RANK_CALLS, glu, joining, pad, unflatten
 
 #: What a call no reader takes can be written as instead.
 UNKNOWN_CALL_HINT = (
     "archspec imports joins (add, sub, mul, div, torch.cat), a tensor times, over or plus a "
     "number (`x * 0.5 + 3`, `x / 6`), flatten, unflatten, F.pad with pads written as numbers "
     "(2, 4 or 6 of them, none negative, not circular), mean, sum, amax, p-norms over dims, "
-    "squeeze and unsqueeze of a dim given, flip, addcmul, matmul (`@`), clamp to two bounds or "
-    "at 0, x ** 2, -x, "
+    "squeeze and unsqueeze of a dim given, flip, x.repeat, addcmul, matmul (`@`), clamp to "
+    "two bounds or at 0, x ** 2, -x, "
     "F.scaled_dot_product_attention, "
     "pooling, dropout and activations; write other steps as modules a kind reads"
 )
@@ -551,6 +551,7 @@ _METHODS: dict[str, Reader] = {
     "permute": _permute,
     "transpose": _transpose,
     **RANK_CALLS,
+    **METHOD_CALLS,
     **elementwise.METHODS,
 }
 

@@ -96,6 +96,23 @@ def flip(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     return Call("flip", {"dims": dims}, (x.node,))
 
 
+def tile(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """`x.repeat(1, 2, 1)`, `x.repeat([1, 2, 1])`: a `tile` of the counts written as numbers
+    (torch has no function `torch.repeat`; `torch.tile` pads its counts otherwise)."""
+    x = args[0] if args else None
+    counts = list(args[1:]) if len(args) > 2 else _arg(args, kwargs, 1, "repeats", None)
+    counts = list(counts) if isinstance(counts, list | tuple) else [counts]
+    if not isinstance(x, Ref) or set(kwargs) - {"repeats"} or not counts:
+        return None
+    if not all(type(c) is int and c >= 1 for c in counts):
+        return None
+    return Call("tile", {"repeats": counts}, (x.node,))
+
+
+#: The readers of methods alone (`x.repeat`), by name.
+METHOD_CALLS = {"repeat": tile}
+
+
 #: The readers of `torch.squeeze` and `x.squeeze` (unsqueeze, flip), by name.
 RANK_CALLS = {"squeeze": squeeze, "unsqueeze": unsqueeze, "flip": flip}
 

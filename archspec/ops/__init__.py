@@ -35,6 +35,7 @@ from . import (  # noqa: F401  (registered after the kinds above)
     slicing,
     split,
     squeeze,
+    tile,
     topk,
     unpool,
     window,

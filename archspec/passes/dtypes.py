@@ -26,7 +26,7 @@ from ..ops.outputs import BLOCK_OUTPUT
 #: Kinds that move or combine values without arithmetic of their own: int64 in, int64 out.
 _KEEP = frozenset(
     {"reshape", "permute", "flatten", "chunk", "split", "select", "expand", "slice", "slice_as"}
-    | {"squeeze", "unsqueeze", "flip"}
+    | {"squeeze", "unsqueeze", "flip", "tile"}
 )
 #: Elementwise joins: int64 when every input is, else torch promotes to float.
 _PROMOTE = frozenset({"add", "sub", "mul", "concat", "maximum", "minimum"})
@@ -53,7 +53,7 @@ FILLED = frozenset({"full_like"})
 #: Kinds whose output holds exactly the values of their input (the same set, moved or
 #: repeated): an index range known before them is known after them.
 _SAME_VALUES = frozenset(
-    {"reshape", "permute", "flatten", "expand", "squeeze", "unsqueeze", "flip"}
+    {"reshape", "permute", "flatten", "expand", "squeeze", "unsqueeze", "flip", "tile"}
 )
 #: Kinds that keep part of their input's values: which part, only the values listed say.
 _PART = frozenset({"select", "chunk", "split", "slice", "slice_as"})
