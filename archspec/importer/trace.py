@@ -53,6 +53,19 @@ def _is_torch_class(module: nn.Module) -> bool:
     return type(module).__module__.startswith("torch.")
 
 
+def _key_hint(key: str) -> str:
+    """What to do about a child's key no spec takes: another name, or other characters."""
+    if NAME_RE.match(key) and key in RESERVED_NAMES:  # `self.input = nn.Conv2d(...)`
+        return (
+            f"register the child under another name (`self.{key}_layer`): a checkpoint's "
+            f"`{key}.*` keys then load under it once renamed"
+        )
+    return (
+        "register the child under an ASCII name without `{`, `}`, spaces, dots or quotes "
+        "(add_module), so that its state_dict keys can be a spec's"
+    )
+
+
 def child_item(
     name: str | None,
     key: str | None,
@@ -73,8 +86,7 @@ def child_item(
             child,
             problems,
             f"a child registered as {key[:40]!r} ({describe(type(child))}): {why}",
-            "register the child under an ASCII name without `{`, `}`, spaces, dots or quotes "
-            "(add_module), so that its state_dict keys can be a spec's",
+            _key_hint(key),
             where or span_of_class(type(child)),
         )
     where = where if _is_torch_class(child) else None

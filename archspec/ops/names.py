@@ -166,8 +166,27 @@ def key_problem(key: str) -> str | None:
     if key.startswith("_"):
         return f"key `{key}` starts with `_`: nn.Module keeps its own state in such attributes"
     if key in RESERVED_NAMES and key not in CODE_ONLY_NAMES:
-        return f"key `{key}` is an attribute of nn.Module (torch would refuse it)"
+        return reserved_key_problem(key)
     return None
+
+
+def reserved_key_problem(key: str) -> str:
+    """Why a key RESERVED_NAMES holds is no spec's: the input's name, a name of the code
+    archspec writes, or an nn.Module attribute (torch registers the first two as keys)."""
+    if key == INPUT_NAME:
+        return (
+            f"key `{key}` is the name a spec reads its module's input by (`from: {key}`), "
+            "which no child of it can take"
+        )
+    if key in CODE_NAMES:
+        return f"key `{key}` is a name the code archspec writes uses itself"
+    return f"key `{key}` is an attribute of nn.Module (torch would refuse it)"
+
+
+#: The name a spec's nodes read their module's (one) input by.
+INPUT_NAME = "input"
+#: Names RESERVED_NAMES holds that no nn.Module has: the emitted code's own words.
+CODE_NAMES = frozenset({"False", "None", "True", "input", "self", "super"})
 
 
 #: Names RESERVED_NAMES holds for the code archspec writes alone, which no nn.Module has:
