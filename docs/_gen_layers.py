@@ -51,6 +51,7 @@ _GROUPS = {
     "archspec.ops.masking": "A value where a mask holds, a tensor of one value (in `forward`)",
     "archspec.ops.reuse": "One module called again on another input (shared weights, no submodule)",
     "archspec.ops.unpool": "Max pooling with its indices, and max unpooling (SegNet, ENet)",
+    "archspec.ops.moments": "Spread computed in `forward`: standard deviation and variance",
     "archspec.ops.tile": "Copies: the input repeated along its dims (`x.repeat`, in `forward`)",
     "archspec.ops.topk": "Selection: the k largest values and their indices (in `forward`)",
     "archspec.ops.noise": "Random values computed in `forward`: a VAE's reparameterisation noise",

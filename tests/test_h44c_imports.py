@@ -80,3 +80,47 @@ def test_a_key_no_spec_takes_says_why_truly(key: str, says: str) -> None:
     (diag,) = info.value.diagnostics
     assert (diag.code, diag.span.line, diag.span.col) == ("E204", 5, 11)
     assert says in diag.message
+
+
+class AnnotatedLayerNorm(nn.Module):
+    """The Annotated Transformer's LayerNorm: a standard deviation, `x.std(-1, keepdim=True)`."""
+
+    def __init__(self, features: int = 16, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.a_2 = nn.Parameter(torch.rand(features) + 0.5)
+        self.b_2 = nn.Parameter(torch.randn(features))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(-1, keepdim=True)
+        std = x.std(-1, keepdim=True)
+        return self.a_2 * (x - mean) / (std + self.eps) + self.b_2
+
+
+class InstanceNormByHand(nn.Module):
+    """A norm written with a biased variance (`unbiased=False`) and `torch.var`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        mean = x.mean((2, 3), keepdim=True)
+        var = torch.var(x, (2, 3), unbiased=False, keepdim=True)
+        return (x - mean) / torch.sqrt(var + 1e-5) + x.std(dim=1, correction=0)[:, None]
+
+
+def test_a_layer_norm_written_with_std_imports() -> None:
+    model = AnnotatedLayerNorm()
+    text = archspec.from_module(model, torch.zeros(1, 5, 16))
+    assert "{name: std, type: std, from: input, dim: [-1], keepdim: true}" in text
+    _round_trips(model, text, torch.randn(2, 7, 16))
+
+
+def test_a_variance_of_either_correction_imports() -> None:
+    model = InstanceNormByHand()
+    text = archspec.from_module(model, torch.zeros(1, 3, 8, 8))
+    assert "type: var, from: conv, dim: [2, 3], keepdim: true, correction: 0}" in text
+    assert "type: std, from: conv, dim: [1], correction: 0}" in text
+    _round_trips(model, text, torch.randn(2, 3, 9, 7))

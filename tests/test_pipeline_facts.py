@@ -73,6 +73,7 @@ NEWER_CATEGORY = {
     "elementwise": "merge",
     "pow": "merge",
     "vector_norm": "pool",
+    **dict.fromkeys(("std", "var"), "pool"),
     "std_conv2d": "conv",
     "blur_pool2d": "pool",
     **{

@@ -16,14 +16,15 @@ from .calls import Call, Reader, Ref, attribute_read, listed
 from .casts import made_tensor, tensor_meta, to_alike, type_as
 from .inplace import in_place_name
 from .layer_calls import METHOD_CALLS, RANK_CALLS, glu, joining, pad, unflatten
+from .reductions import spread
 
 #: What a call no reader takes can be written as instead.
 UNKNOWN_CALL_HINT = (
     "archspec imports joins (add, sub, mul, div, torch.cat), a tensor times, over or plus a "
     "number (`x * 0.5 + 3`, `x / 6`), flatten, unflatten, F.pad with pads written as numbers "
-    "(2, 4 or 6 of them, none negative, not circular), mean, sum, amax, p-norms over dims, "
-    "squeeze and unsqueeze of a dim given, flip, x.repeat, addcmul, matmul (`@`), clamp to "
-    "two bounds or at 0, x ** 2, -x, "
+    "(2, 4 or 6 of them, none negative, not circular), mean, sum, amax, std, var, p-norms "
+    "over dims, squeeze and unsqueeze of a dim given, flip, x.repeat, addcmul, matmul (`@`), "
+    "clamp to two bounds or at 0, x ** 2, -x, "
     "F.scaled_dot_product_attention, "
     "pooling, dropout and activations; write other steps as modules a kind reads"
 )
@@ -459,6 +460,8 @@ def _torch_functions() -> dict[Any, Reader]:
         torch.mean: _reduce("mean"),
         torch.sum: _reduce("sum"),
         torch.amax: _reduce("amax"),
+        torch.std: spread("std"),
+        torch.var: spread("var"),
         torch.norm: _norm("p"),
         torch.linalg.vector_norm: _norm("ord"),
         torch.addcmul: _addcmul,
@@ -534,6 +537,8 @@ _METHODS: dict[str, Reader] = {
     "mean": _reduce("mean"),
     "sum": _reduce("sum"),
     "amax": _reduce("amax"),
+    "std": spread("std"),
+    "var": spread("var"),
     "norm": _norm("p"),
     "addcmul": _addcmul,
     "relu": _activation("relu"),

@@ -16,7 +16,7 @@ import functools
 import operator
 from typing import Any
 
-from .calls import attribute_read, is_node
+from .calls import Call, Ref, attribute_read, is_node
 
 _INDICES_HINT = (
     "a spec computes the values over a dim (`amax`, `amin`: the result's `[0]` or `.values`), "
@@ -245,3 +245,37 @@ def _reads_sizes(reader: Any, sizes: Any) -> bool:
     """Whether a pool's window holds a size read off a tensor."""
     found = sizes if isinstance(sizes, list | tuple) else [sizes]
     return any(is_node(s) and s in reader.syms for s in found)
+
+
+def spread(kind: str) -> Any:
+    """`x.std(-1, keepdim=True)`, `torch.var(x, (2, 3), unbiased=False, keepdim=True)`,
+    `x.std(dim=1, correction=0)`: a `std` or `var` over given dims, its correction read from
+    `unbiased` (1 or 0) or given; over every dim (no `dim`), or both words given, it is left
+    to the refusal."""
+
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        if len(args) > 4 or set(kwargs) - {"input", "dim", "unbiased", "correction", "keepdim"}:
+            return None
+        x = args[0] if args else kwargs.get("input")
+        named = ("dim", "unbiased", "keepdim")
+        given = {**dict(zip(named, args[1:], strict=False)), **kwargs}
+        dim, keepdim = given.get("dim"), given.get("keepdim", False)
+        unbiased, correction = given.get("unbiased"), given.get("correction")
+        if not isinstance(x, Ref) or dim is None or not isinstance(keepdim, bool):
+            return None
+        if unbiased is not None and correction is not None:
+            return None
+        if unbiased is not None:
+            if not isinstance(unbiased, bool):
+                return None
+            correction = int(unbiased)
+        correction = 1 if correction is None else correction
+        if isinstance(correction, bool) or not isinstance(correction, int | float):
+            return None
+        dims = list(dim) if isinstance(dim, list | tuple) else [dim]
+        if correction < 0 or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+            return None
+        attrs = {"dim": dims, "keepdim": keepdim, "correction": correction}
+        return Call(kind, attrs, (x.node,))
+
+    return read

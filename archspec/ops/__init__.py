@@ -21,6 +21,7 @@ from . import (  # noqa: F401  (registered after the kinds above)
     embedding,
     flip,
     masking,
+    moments,
     noise,
     norms,
     outputs,
