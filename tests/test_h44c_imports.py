@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import archspec
@@ -124,3 +125,31 @@ def test_a_variance_of_either_correction_imports() -> None:
     assert "type: var, from: conv, dim: [2, 3], keepdim: true, correction: 0}" in text
     assert "type: std, from: conv, dim: [1], correction: 0}" in text
     _round_trips(model, text, torch.randn(2, 3, 9, 7))
+
+
+class FunctionalNet(nn.Module):
+    """A network in functional style: its own parameters given to F.conv2d and F.linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(8, 3, 3, 3))
+        self.b1 = nn.Parameter(torch.zeros(8))
+        self.w2 = nn.Parameter(torch.randn(10, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(F.conv2d(x, self.w1, self.b1, padding=1))
+        return F.linear(x.mean((2, 3)), self.w2)
+
+
+def test_layers_run_on_a_modules_own_parameters_are_refused_for_that() -> None:
+    """It was 'no layer kind computes torch.conv2d as called here', with the list of what
+    imports: the call was the conv a spec states, on tensors that no layer of it holds."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(FunctionalNet(), torch.zeros(1, 3, 8, 8))
+    conv, linear = info.value.diagnostics
+    assert (conv.code, conv.span.line) == ("E903", _line_of("F.relu(F.conv2d(x, self.w1"))
+    assert (linear.code, linear.span.line) == ("E903", _line_of("F.linear(x.mean((2, 3))"))
+    assert "on the module's own tensors `w1`, `b1`" in conv.message
+    assert "on the module's own tensor `w2`" in linear.message
+    assert "w1, b1, w2" in conv.message
+    assert "nn.Conv2d" in (conv.hint or "") and "nn.Linear" in (linear.hint or "")

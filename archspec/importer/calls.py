@@ -174,6 +174,33 @@ def _computed_weight(node: Any) -> str | None:
     return weight.name
 
 
+def _torch_layer(function: str) -> str:
+    """The torch module that holds the tensors `F.<function>` takes: `conv_transpose2d` ->
+    nn.ConvTranspose2d, `linear` -> nn.Linear."""
+    return "nn." + "".join(w[:1].upper() + w[1:] for w in function.split("_"))
+
+
+def _own_weight(node: Any, module: Any) -> tuple[str, list[str], list[str]] | None:
+    """(function, tensors given, tensors held) when `node` is a layer's function (`F.conv2d`,
+    `F.linear`) given tensors of the module itself (`self.w1`, `self.b1`) that no layer
+    reading of the module took (a layer imports from a module holding its tensors alone,
+    named as the layer's); else None."""
+    if node is None or node.op != "call_function":
+        return None
+    function = getattr(node.target, "__name__", None)
+    if function not in _WEIGHTED:
+        return None
+    given = [
+        node.kwargs.get(k, node.args[i] if len(node.args) > i else None)
+        for i, k in ((1, "weight"), (2, "bias"))
+    ]
+    names = [g.target for g in given if is_node(g) and g.op == "get_attr"]
+    if not names or names[0] != getattr(given[0], "target", None) or "." in "".join(names):
+        return None
+    named = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
+    return function, names, [n for n, _ in named]
+
+
 def unread_call(
     call: Call | None, what: str, module: Any, node: Any = None
 ) -> tuple[str, str] | None:
@@ -210,6 +237,17 @@ def unread_call(
             "self.bias, ...)`, which imports as the layer), or hold the layer as a module; a "
             "weight mixed per sample (CondConv's experts) or rescaled in forward is no layer "
             "a spec states",
+        )
+    if call is None and (own := _own_weight(node, module)) is not None:
+        function, names, held = own
+        tensors = ", ".join(f"`{n}`" for n in names)
+        return (
+            f"{what} runs on the module's own tensor{'s' * (len(names) > 1)} {tensors}, which "
+            f"no layer of a spec holds: this module holds {', '.join(held)}, and it is one layer "
+            "only when it holds that layer's tensors alone, named as the layer's",
+            f"hold each layer as a module of its own (an {_torch_layer(function)}, or a class "
+            "whose forward gives its `weight` and `bias` to the function), so its state_dict "
+            "keys are a spec layer's (`<name>.weight`, `<name>.bias`)",
         )
     if call is None:
         return f"no layer kind computes {what} as called here", UNKNOWN_CALL_HINT + (
