@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -153,3 +154,57 @@ def test_layers_run_on_a_modules_own_parameters_are_refused_for_that() -> None:
     assert "on the module's own tensor `w2`" in linear.message
     assert "w1, b1, w2" in conv.message
     assert "nn.Conv2d" in (conv.hint or "") and "nn.Linear" in (linear.hint or "")
+
+
+class Sublayer(nn.Module):
+    """The Annotated Transformer's SublayerConnection: given the sublayer as a function."""
+
+    def __init__(self, size: int = 8) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(size)
+
+    def forward(self, x: torch.Tensor, sublayer: Any) -> torch.Tensor:
+        return x + sublayer(self.norm(x))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, size: int = 8) -> None:
+        super().__init__()
+        self.attn = nn.Linear(size, size)
+        self.sublayer = nn.ModuleList([Sublayer(size)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sublayer[0](x, lambda x: self.attn(x) * 2)
+
+
+def test_a_child_given_a_function_is_refused_for_that_not_for_tensor_values() -> None:
+    """It was E902 'argument of type: <class 'function'>', hinting at an `if` on a tensor."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(EncoderLayer(), torch.zeros(1, 5, 8))
+    (diag,) = info.value.diagnostics
+    assert (diag.code, diag.span.line) == ("E902", _line_of("return self.sublayer[0](x, lambda"))
+    assert "gives `self.sublayer.0` a function (`<lambda>`)" in diag.message
+    assert "tensor values" not in (diag.hint or "")
+    assert "the function's steps" in (diag.hint or "")
+
+
+class FeedForwardLayer(nn.Module):
+    def __init__(self, size: int = 8) -> None:
+        super().__init__()
+        self.feed_forward = nn.Linear(size, size)
+        self.sublayer = nn.ModuleList([Sublayer(size)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sublayer[0](x, self.feed_forward)
+
+
+def test_a_child_given_to_another_as_a_value_is_refused_at_the_call() -> None:
+    """It was E903 at torch's `class Module:`, 'forward reads the tensor `self.feed_forward`,
+    which is neither a parameter nor a buffer'."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(FeedForwardLayer(), torch.zeros(1, 5, 8))
+    (diag,) = info.value.diagnostics
+    assert diag.span.file == __file__
+    assert (diag.code, diag.span.line) == ("E904", _line_of("return self.sublayer[0](x, self.feed"))
+    assert "gives the child `self.feed_forward` itself" in diag.message
+    assert "self.feed_forward(" in (diag.hint or "")

@@ -193,6 +193,26 @@ def in_registration_order(items: list[Any], module: Any) -> list[Any]:
     return [*ranked, *(i for i in items if all(i is not t for t in tensors))]
 
 
+def _is_child(module: Any, target: str) -> bool:
+    """Whether `self.<target>` is a module of `module` (read as a value, not called)."""
+    try:
+        module.get_submodule(target)
+    except AttributeError:
+        return False
+    return True
+
+
+def _child_given(target: str) -> tuple[str, str]:
+    """The message and hint of a child given to a call as a value."""
+    return (
+        f"forward gives the child `self.{target}` itself to a call, not its output: a spec's "
+        "calls read tensors, and a module runs where it is called",
+        f"call it where it runs, `self.{target}(...)`, and give its output on (the Annotated "
+        "Transformer's `self.sublayer[1](x, self.feed_forward)` is `x + "
+        "self.dropout(self.feed_forward(self.norm(x)))` written out)",
+    )
+
+
 def read_tensor(reader: Any, node: Any) -> None:
     """The node of the get_attr `node` of `reader` (trace._GraphReader): a tensor of the
     module itself, or one its forward made of no input that torch.fx holds as a constant,
@@ -202,6 +222,10 @@ def read_tensor(reader: Any, node: Any) -> None:
     from .trace import Item
 
     target = str(node.target)
+    if _is_child(reader.module, target):  # `self.sublayer[1](x, self.feed_forward)`
+        message, hint = _child_given(target)
+        reader.fail("E904", message, next(iter(node.users), node), hint)  # the call's line
+        return
     reading = own_tensor(reader.module, target, target in reader.used)
     made = reader.problems.__dict__.get("made", {}).get(id(reader.module), {}).get(target)
     found = made_fields(made) if isinstance(reading, Refusal) and made is not None else None

@@ -313,6 +313,37 @@ def _read_of_result(node: Any) -> bool:
     return op == "call_function" and node.target is getitem
 
 
+def _unrecorded_argument(exc: BaseException) -> tuple[str, str] | None:
+    """The message and hint of a call given a value torch.fx records no argument of (a
+    function, an object), read off the traceback: the call (`create_proxy`'s target) and
+    the value (`create_arg`'s); None when the frames are not there."""
+    target = value = kind = None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "create_proxy" and "target" in frame.f_locals:
+            target, kind = frame.f_locals["target"], frame.f_locals.get("kind")
+        if frame.f_code.co_name == "create_arg" and "a" in frame.f_locals:
+            value = frame.f_locals["a"]
+        tb = tb.tb_next
+    if target is None or value is None:
+        return None
+    what = (
+        f"`self.{target}`" if kind == "call_module" else f"`{getattr(target, '__name__', target)}`"
+    )
+    is_function = callable(value) and hasattr(value, "__name__")
+    given = f"a function (`{value.__name__}`)" if is_function else f"a {type(value).__name__}"
+    return (
+        f"it gives {what} {given}, which a traced call cannot take as an argument (it takes "
+        "tensors, numbers, text and lists of them)",
+        "a spec's blocks take tensors: call the function in the caller and give the child "
+        "what it returns, or write the function's steps and the child's out in the caller "
+        "(the Annotated "
+        "Transformer's `self.sublayer[0](x, lambda x: self.self_attn(x, x, x))` is `x + "
+        "self.dropout(self.self_attn(y, y, y))` with `y = self.norm(x)`)",
+    )
+
+
 def untraceable(cls: type, exc: BaseException, tracer: Any) -> Diagnostic:
     """E902 for a forward torch.fx could not trace, at the statement that failed, with the
     size read before it when one was (a value worked out from the input's size)."""
@@ -354,6 +385,8 @@ def untraceable(cls: type, exc: BaseException, tracer: Any) -> Diagnostic:
         )
         if _compares_shapes(getattr(tracer, "refused_condition", None)):
             hint = _RESIZE_HINT
+    if first.startswith("argument of type: ") and (given := _unrecorded_argument(exc)):
+        first, hint = given  # the Annotated Transformer's `self.sublayer[0](x, lambda x: ...)`
     if "does not support item assignment" in first:  # `x[i] = self.m[i](x[i])`
         hint = (
             "torch.fx traces what a child returns as one value, and a spec records no item "
