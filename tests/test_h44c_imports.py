@@ -208,3 +208,32 @@ def test_a_child_given_to_another_as_a_value_is_refused_at_the_call() -> None:
     assert (diag.code, diag.span.line) == ("E904", _line_of("return self.sublayer[0](x, self.feed"))
     assert "gives the child `self.feed_forward` itself" in diag.message
     assert "self.feed_forward(" in (diag.hint or "")
+
+
+class MaskedConv2d(nn.Conv2d):
+    """PixelCNN's masked convolution as usually written: the weight masked in forward."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_buffer("mask", torch.ones_like(self.weight))
+        self.mask[:, :, self.kernel_size[0] // 2 + 1 :] = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.weight.data *= self.mask
+        return super().forward(x)
+
+
+def test_a_weight_masked_in_place_through_data_is_refused_as_a_change_of_state() -> None:
+    """It was E903 'no layer kind computes the tensor attribute `.data`', then E903 for the
+    conv it computes: the step changes the model's weight, which no spec does."""
+    model = nn.Sequential(MaskedConv2d(1, 4, 3, padding=1), nn.ReLU())
+    before = model[0].weight.detach().clone()
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(model, torch.zeros(1, 1, 6, 6))
+    diag, conv = info.value.diagnostics  # the conv on a module holding a mask besides
+    assert (conv.code, conv.span.line) == ("E903", _line_of("return super().forward(x)"))
+    assert "holds weight, bias, mask" in conv.message
+    assert (diag.code, diag.span.line) == ("E904", _line_of("self.weight.data *= self.mask"))
+    assert "changes the tensor `self.weight` in place (through `.data`" in diag.message
+    assert "outside forward" in (diag.hint or "")
+    assert torch.equal(model[0].weight, before)

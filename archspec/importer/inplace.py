@@ -18,7 +18,7 @@ import operator
 from typing import Any
 
 from ..errors import Diagnostic
-from .state import changed_in_place
+from .state import changed_in_place, data_of
 from .where import describe, diagnostic, span_from_stack, span_of_class
 
 _IN_PLACE_OPERATORS = frozenset(
@@ -323,3 +323,15 @@ def in_place_aliases(module: Any, graph: Any, problems: Any = None) -> list[Diag
             )
         )
     return out
+
+
+def changed_through_data(module: Any, graph: Any, problems: Any) -> set[Any]:
+    """The reads of a model tensor's `.data` (`self.weight.data`) that only in-place steps
+    take, whose change in_place_aliases reports (state.py): no step of their own to refuse."""
+    return {
+        node
+        for node in graph.nodes
+        if getattr(data_of(node), "op", None) == "get_attr"
+        and node.users
+        and all(u.args and u.args[0] is node and _in_place(module, u, problems) for u in node.users)
+    }

@@ -81,16 +81,33 @@ def changed_in_place(module: nn.Module, node: Any) -> Diagnostic | None:
     """An E904 when the in-place step `node` changes a tensor of the model (its input is a
     `get_attr`), whatever reads it afterwards."""
     first = node.args[0] if node.args else None
+    through = data_of(first)  # `self.weight.data *= self.mask`: PixelCNN's masked conv
+    first = through if through is not None else first
     if getattr(first, "op", None) != "get_attr":
         return None
     span = span_from_stack(node.stack_trace) or span_of_class(type(module))
+    how = "through `.data`, " if through is not None else ""
     return diagnostic(
         "E904",
         f"{describe(type(module))}.forward changes the tensor `self.{first.target}` in place "
-        f"(`{node.name}`)",
+        f"({how}`{node.name}`)",
         span,
-        _HINT,
+        _DATA_HINT if through is not None else _HINT,
     )
+
+
+_DATA_HINT = (
+    "a spec's forward keeps no state of its own, and its layers compute with their weights "
+    "as they are: change the weight outside forward (PixelCNN's mask applied once after "
+    "building and after each optimiser step) and import the model without the step"
+)
+
+
+def data_of(node: Any) -> Any:
+    """The node whose `.data` `node` reads (`self.weight.data`), else None."""
+    if getattr(node, "op", None) != "call_function" or node.target is not getattr:
+        return None
+    return node.args[0] if node.args[1:] == ("data",) else None
 
 
 #: the arithmetic a number stands in for a 0-d tensor in (functions.py's joins)

@@ -231,13 +231,14 @@ def _traced(module: nn.Module, problems: Problems, fused: bool = False) -> Body:
         graph, modes = with_training(module, graph, problems, trace)
     if graph is None:
         return Body([], None, traced=False)
-    from .inplace import in_place_aliases
+    from .inplace import changed_through_data, in_place_aliases
     from .order import unread_tensors
 
     unread = [] if fused else unread_tensors(module, graph)  # the layer reads its own
     for diag in [*in_place_aliases(module, graph, problems), *unread]:
         problems.add(diag)
     reader = _GraphReader(module, problems, modes)
+    reader.refused |= changed_through_data(module, graph, problems)  # reported as a change
     problems.readers[id(module)] = reader
     body = reader.read(graph)
     body.inputs = reader.inputs  # a block's tensors, when it takes several (inputs.py)
