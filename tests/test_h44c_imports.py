@@ -237,3 +237,30 @@ def test_a_weight_masked_in_place_through_data_is_refused_as_a_change_of_state()
     assert "changes the tensor `self.weight` in place (through `.data`" in diag.message
     assert "outside forward" in (diag.hint or "")
     assert torch.equal(model[0].weight, before)
+
+
+class CellSteps(nn.Module):
+    """pytorch/examples' time sequence prediction: a zero state of the batch's size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell = nn.LSTMCell(1, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h_t = torch.zeros(x.size(0), 8, dtype=x.dtype)
+        c_t = torch.zeros(x.size(0), 8, dtype=x.dtype)
+        h_t, c_t = self.cell(x, (h_t, c_t))
+        return h_t
+
+
+def test_a_tensor_made_of_a_size_read_in_forward_is_said_so() -> None:
+    """It was E902 "zeros() takes 1 positional argument but 2 were given", torch's words for
+    a traced size given to a factory, hinting at a 'same' padding alone."""
+    with pytest.raises(ImportFailure) as info:
+        archspec.from_module(CellSteps(), torch.zeros(2, 1))
+    (diag,) = info.value.diagnostics
+    line = _line_of("h_t = torch.zeros(x.size(0), 8")
+    assert (diag.code, diag.span.line) == ("E902", line)
+    assert "`torch.zeros` makes a tensor of a size read in forward" in diag.message
+    assert "'same' padding" not in (diag.hint or "")
+    assert "zeros_like" in (diag.hint or "") and "nn.LSTM" in (diag.hint or "")

@@ -313,6 +313,12 @@ def _read_of_result(node: Any) -> bool:
     return op == "call_function" and node.target is getitem
 
 
+#: torch's words for a factory given a traced size (`torch.zeros(x.size(0), 16)`)
+_FACTORY_REFUSED = re.compile(
+    r"(zeros|ones|empty|full|rand|randn|randint|arange|eye|tensor)\(\) (takes|received|missing)"
+)
+
+
 def _unrecorded_argument(exc: BaseException) -> tuple[str, str] | None:
     """The message and hint of a call given a value torch.fx records no argument of (a
     function, an object), read off the traceback: the call (`create_proxy`'s target) and
@@ -376,7 +382,22 @@ def untraceable(cls: type, exc: BaseException, tracer: Any) -> Diagnostic:
                 "no tensors and is given text is traced as its caller's steps (torchvision's "
                 "LastLevelMaxPool), one holding layers (its LastLevelP6P7) is not"
             )
-    elif sized := size_read_before(tracer, exc.__traceback__):  # `ih, iw = x.size()[-2:]`
+    elif (sized := size_read_before(tracer, exc.__traceback__)) and (
+        made := _FACTORY_REFUSED.match(first)
+    ):  # `h = torch.zeros(x.size(0), 16)`: torch's factories take no traced size
+        first += (
+            f" (after reading a size of a tensor as a number, {sized}): `torch.{made[1]}` "
+            "makes a tensor of a size read in forward, which no spec states"
+        )
+        hint = (
+            "a spec makes no tensor of sizes read as numbers: a tensor of another's shape is "
+            "`torch.zeros_like(x)` (`ones_like`, `full_like`: a `full_like`); a mask of the "
+            "sequence's length is a buffer made in __init__ and cut to it (`self.mask[:T, "
+            ":T]`); and a zero initial state is a recurrent layer's own (nn.LSTM, nn.GRU and "
+            "nn.RNN over the sequence start from zeros, where a cell stepped in a loop has "
+            "no kind)"
+        )
+    elif sized:  # `ih, iw = x.size()[-2:]`
         first += f" (after reading a size of a tensor as a number, {sized})"
         hint = (
             "a spec states a fixed graph, and a value worked out from the input's size "
