@@ -264,3 +264,27 @@ def test_a_tensor_made_of_a_size_read_in_forward_is_said_so() -> None:
     assert "`torch.zeros` makes a tensor of a size read in forward" in diag.message
     assert "'same' padding" not in (diag.hint or "")
     assert "zeros_like" in (diag.hint or "") and "nn.LSTM" in (diag.hint or "")
+
+
+class BahdanauAttention(nn.Module):
+    """bentrevett's seq2seq attention: the decoder state repeated over the source length."""
+
+    def __init__(self, enc: int = 8, dec: int = 6) -> None:
+        super().__init__()
+        self.attn = nn.Linear(enc + dec, dec)
+        self.v = nn.Linear(dec, 1, bias=False)
+
+    def forward(self, hidden: torch.Tensor, encoder_outputs: torch.Tensor) -> torch.Tensor:
+        src_len = encoder_outputs.shape[1]
+        hidden = hidden.unsqueeze(1).repeat(1, src_len, 1)
+        energy = torch.tanh(self.attn(torch.cat((hidden, encoder_outputs), dim=2)))
+        return F.softmax(self.v(energy).squeeze(2), dim=1)
+
+
+def test_a_state_repeated_over_another_tensors_length_is_an_expand() -> None:
+    """It was E903 'no layer kind computes the tensor method .repeat()': repeating a dim
+    that an unsqueeze made of size 1 is viewing it over that length, the values alike."""
+    model = BahdanauAttention()
+    text = archspec.from_module(model, (torch.zeros(1, 6), torch.zeros(1, 5, 8)))
+    assert "type: expand, from: [unsqueeze, encoder_outputs], dim: 1}" in text
+    _round_trips(model, text, torch.randn(3, 6), torch.randn(3, 9, 8))

@@ -311,6 +311,8 @@ def read_size_node(reader: Any, node: Any) -> bool:
             return False
     if node.target == "repeat" and len(args) >= 2 and is_batch(syms.get(args[1])):
         return _repeat_over_batch(reader, node)
+    if node.target == "repeat" and len(args) >= 2 and (at := _repeated_unsqueeze(reader, node)):
+        return reader.emit(node, "expand", {"dim": at[0]} if at[0] else {}, (args[0], at[1]))
     if (
         node.op == "call_function"
         and node.target is operator.getitem
@@ -382,6 +384,29 @@ def with_fixed_sizes(reader: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
         return v
 
     return tuple(fixed(a) for a in args)
+
+
+def _repeated_unsqueeze(reader: Any, node: Any) -> tuple[int, Any] | None:
+    """(dim, tensor) when `node` repeats, once at one dim below 2 and never elsewhere, a dim
+    of size 1 an unsqueeze made by the size of another tensor's same dim: bentrevett's
+    `hidden.unsqueeze(1).repeat(1, src_len, 1)` with `src_len = encoder_outputs.shape[1]`,
+    the values `expand` views (repeat copies them)."""
+    t, counts = node.args[0], node.args[1:]
+    if len(counts) == 1 and isinstance(counts[0], list | tuple):  # `x.repeat((1, n, 1))`
+        counts = tuple(counts[0])
+    at = [i for i, c in enumerate(counts) if c != 1]
+    if node.kwargs or len(at) != 1 or at[0] >= 2 or getattr(t, "target", None) != "unsqueeze":
+        return None
+    from .slices import _node_shapes
+
+    shape = _node_shapes(reader).get(t)  # as many counts as dims: no dim added in front
+    made = t.args[1] if len(t.args) > 1 else t.kwargs.get("dim")
+    sym = reader.syms.get(counts[at[0]])
+    if shape is None or len(shape) != len(counts):
+        return None
+    if made != at[0] or not isinstance(sym, Sym) or sym.what != "dim" or sym.index != at[0]:
+        return None
+    return at[0], sym.src
 
 
 def _repeat_over_batch(reader: Any, node: Any) -> bool:
