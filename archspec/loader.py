@@ -525,13 +525,15 @@ class _Builder:
                 )
             key = str(key)
             if key in out:
+                from .yaml_hints import duplicate_hint
+
                 first = self.doc.key_spans.get(path + (key,))
                 where = f" (first defined at line {first.line})" if first else ""
                 raise self._fail(
                     key_node,
                     "E102",
                     f"duplicate key {key!r}{where}",
-                    "YAML would silently keep only the last value; remove one of them",
+                    duplicate_hint(node, key),
                 )
             self.doc.key_spans[path + (key,)] = self._span(key_node)
             out[key] = self.build(value_node, path + (key,))

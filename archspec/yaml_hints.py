@@ -134,3 +134,16 @@ _READ_AS = {
     **dict.fromkeys(("no", "false", "off"), "the boolean false"),
     **dict.fromkeys(("null", "~"), "null"),
 }
+
+
+def duplicate_hint(node: yaml.MappingNode, key: str) -> str:
+    """E102's hint. In a `{...}` mapping, two expressions cut at their commas alike
+    (`{mid: make_divisible(t, 4), out: make_divisible(c, 4)}` gives the key `4)` twice) are
+    a duplicate before they are anything else: say what cut them."""
+    if node.flow_style:
+        from .expr import cut_tail_hint
+
+        cut = cut_tail_hint(key)
+        if cut is not None:
+            return cut
+    return "YAML would silently keep only the last value; remove one of them"
