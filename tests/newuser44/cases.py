@@ -8,10 +8,11 @@ from pathlib import Path
 HERE = Path(__file__).parent
 FIXTURE = HERE / "timm.json"
 
-#: each model's input sizes: the spec's own, then a non-square one (timm's DeiT asserts
-#: its 224 x 224, as the spec's `check_size` does)
+#: each model's input sizes: the spec's own, then a non-square one (timm's DeiT and ResMLP
+#: assert their 224 x 224, as the specs' `check_size` does)
 SIZES: dict[str, list[tuple[int, int]]] = {
     "poolformer_s12": [(224, 224), (160, 200)],
     "deit_tiny_distilled_patch16_224": [(224, 224)],
     "ghostnet_100": [(224, 224), (160, 200)],
+    "resmlp_12_224": [(224, 224)],
 }
