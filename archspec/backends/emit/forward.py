@@ -298,8 +298,20 @@ class _Forward:
         first = self.var_of[src] if src is not None else None
         if first in self.generic and self.holds.get(first) == src and self.last.get(src, -1) <= i:
             return first
+        if first is not None and first not in self.generic and self._generic_sibling(i, src):
+            return self.ns.create(node.name)  # `x = norm[:, 0]`, then `x_dist = norm[:, 1]`
         free = next((g for g in self.generic if self._free(g, i)), None)
         return free or self.ns.create(node.name)
+
+    def _generic_sibling(self, i: int, src: str) -> bool:
+        """Whether a step before `i` reading `src` (a value several steps read) holds a
+        running variable (`x`) still read after `i`: a second reader of that fork keeps its
+        node's name (`x_dist = norm[:, 1]`), not the other running variable (`out`)."""
+        for st in self.steps[:i]:
+            var = self.var_of.get(st.node.name)
+            if src in st.inputs and var in self.generic and not self._free(var, i):
+                return True
+        return False
 
     def module_form(self, i: int, st: Step, expr: Doc) -> Doc | None:
         """`self.relu(out)` for `torch.relu(out)` where the class holds such a module, so a
