@@ -24,7 +24,7 @@ import torch
 
 from .download import MAX_BYTES
 from .picklescan import pickle_problem
-from .specbytes import checkpoint_kind
+from .specbytes import WAITS, FileWaits, checkpoint_kind, regular_head
 from .weights import WeightsError
 
 #: How many times its zip's size a legacy checkpoint's one entry may inflate to: tensors of
@@ -50,6 +50,7 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             hint="pass a torch.save'd state_dict's path (a URL's folder goes in base_url=), a "
             "state_dict, or torchvision's weights' name (archspec.list_weights(spec) lists them)",
         )
+    _refuse_waiting(file, f"weights file {os.fspath(path)!r}", "E801", "pass a torch.save'd file")
     if _kind_of_file(file) == "safetensors":
         return _safetensors(file)
     state = _loaded(
@@ -71,10 +72,20 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _kind_of_file(file: Path) -> str | None:
     try:
-        with open(file, "rb") as f:
-            return checkpoint_kind(f.read(10))
-    except OSError:
+        return checkpoint_kind(regular_head(file, 10))
+    except (OSError, ValueError):
         return None
+
+
+def _refuse_waiting(file: Path, shown: str, code: str, hint: str) -> None:
+    """A WeightsError for a regular file whose read would wait for ever (see FileWaits),
+    before anything that reads it blocking (torch.load, zipfile) does."""
+    try:
+        regular_head(file, 1)
+    except FileWaits:
+        raise WeightsError(f"{shown} {WAITS}: it is no checkpoint", code=code, hint=hint) from None
+    except (OSError, ValueError):
+        pass  # the readers after this say what it is
 
 
 def _safetensors(file: Path) -> dict[str, Any]:
@@ -113,6 +124,7 @@ def read_cached(file: Path) -> Mapping[str, Any]:
         f"never unpickles: it could run code): {fix}",
         f"{_INFLATES}: the cached file is not torchvision's; {fix}",
     )
+    _refuse_waiting(file, str(file), "E802", f"torch.hub's cache holds another file: {fix}")
     member = legacy_entry(file)
     if member is not None:
         state = _legacy_loaded(file, member, hints, fix)

@@ -23,7 +23,7 @@ from .inputlayout import batch_of_one
 from .lazymethods import dataclass
 from .passes.pipeline import Analysis
 from .report import summarise_analysis
-from .specbytes import checkpoint_kind
+from .specbytes import checkpoint_kind, regular_head
 from .toolkit import spec_params
 
 #: One state_dict entry as the diff compares it: its shape and dtype.
@@ -352,12 +352,9 @@ def _checkpoint_side(
         state, name, file = source, "the state_dict", "state_dict"
     elif isinstance(source, (str, os.PathLike)) and "\n" not in os.fspath(source):
         path = Path(source)
-        try:  # a regular file only: a FIFO or a device is the spec reader's to refuse
-            if not path.is_file():
-                return None
-            with open(path, "rb") as file:
-                head = file.read(10)
-        except OSError:
+        try:  # a regular file only, never waited on: anything else is the spec reader's to refuse
+            head = regular_head(path, 10)
+        except (OSError, ValueError):
             return None
         if checkpoint_kind(head) is None:
             return None

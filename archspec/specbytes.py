@@ -205,6 +205,8 @@ def read_spec_text(path: str | Path) -> str:
             raise _checkpoint_error(str(path), kind) if kind else _too_big(path, size)
         note_read(path, opened)
         raw = _read_at_most(fd, MAX_BYTES + 1)
+    except FileWaits:
+        raise _waits(path) from None
     except OSError as exc:
         raise _unreadable(path, exc) from None
     finally:
@@ -253,6 +255,8 @@ def read_spec_stream(
                 raise _checkpoint_error(name, kind) if kind else _too_big(name, info.st_size)
             idle = None  # a file redirected in is never waited on
         raw = _read_at_most(fd, MAX_BYTES + 1, idle, waiting)
+    except FileWaits:
+        raise _waits(name) from None
     except _Silent:
         raise LoadError(
             f"standard input sent nothing for {idle:g} s and is still open",
@@ -303,6 +307,40 @@ def _unreadable(path: str | Path, exc: OSError) -> LoadError:
     )
 
 
+class FileWaits(BlockingIOError):
+    """A regular file with nothing to read yet and no end: /proc/kmsg, root's, waits for the
+    kernel's next message. A spec or a checkpoint never does, and a read of it would wait
+    for ever (select() finds it readable only when the kernel writes)."""
+
+
+#: What is said of a FileWaits, after the file's name.
+WAITS = "waits for data to be written to it (as /proc/kmsg does)"
+
+
+def regular_head(path: str | os.PathLike[str], size: int) -> bytes:
+    """The first `size` bytes of the regular file at `path`, read without waiting on it:
+    OSError (or ValueError for a name holding NUL) when it is no regular file or cannot be
+    read, FileWaits when it has nothing to read yet (see FileWaits)."""
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(errno.EISDIR, "not a regular file")
+        return _read_at_most(fd, size)
+    finally:
+        os.close(fd)
+
+
+def _waits(path: str | Path) -> LoadError:
+    """E100 for a spec file that waits for data (see FileWaits)."""
+    return LoadError(
+        f"{path} {WAITS}, not a spec file",
+        span=SourceSpan(str(path), 1, 1),
+        code="E100",
+        hint="a spec is read from a regular file that ends; save the spec to a file and pass "
+        "its path",
+    )
+
+
 class _Silent(Exception):
     """A pipe sent nothing for the idle bound and is still open."""
 
@@ -315,7 +353,7 @@ def _read_at_most(
 ) -> bytes:
     """Up to `limit` bytes from `fd`, however the file grows while it is read; `_Silent`
     when `idle` seconds pass with nothing to read (`waiting` called once, after
-    NOTICE_SECONDS of them)."""
+    NOTICE_SECONDS of them); FileWaits for a regular file that has nothing yet."""
     chunks: list[bytes] = []
     got = 0
     said: list[object] = []  # the notice is said once per read, not once per wait
@@ -324,13 +362,18 @@ def _read_at_most(
         if waiting is not None and not said:
             said.append(waiting())
 
+    regular = stat.S_ISREG(os.fstat(fd).st_mode)
     while got < limit:
+        if regular and not _readable(fd, 0.0, None):  # opened blocking (a shell's `<`) too
+            raise FileWaits(errno.EAGAIN, os.strerror(errno.EAGAIN))
         if idle is not None and not _readable(fd, idle, once if waiting is not None else None):
             raise _Silent
         try:
             chunk = os.read(fd, min(limit - got, 1 << 16))
-        except BlockingIOError:  # a non-blocking pipe with nothing yet: wait for it
-            select.select([fd], [], [])
+        except BlockingIOError:  # nothing yet, and no end
+            if regular:
+                raise FileWaits(errno.EAGAIN, os.strerror(errno.EAGAIN)) from None
+            select.select([fd], [], [])  # a non-blocking pipe: wait for it
             continue
         if not chunk:
             break

@@ -1,0 +1,91 @@
+"""Hostile input, round 44: inputs earlier rounds did not try, each fixed at its root."""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import archspec
+from archspec import specbytes
+from archspec.errors import ArchSpecError, LoadError
+from archspec.weights import WeightsError
+
+SPEC = """\
+archspec: 1
+name: tiny
+input: [N, 4]
+layers:
+  - {name: fc, type: linear, out_features: 2}
+"""
+
+
+@contextmanager
+def reads_wait(monkeypatch: pytest.MonkeyPatch, path: Path) -> Iterator[None]:
+    """Make the regular file at `path` read as /proc/kmsg does (a regular file, root's, whose
+    read waits for the kernel's next message): a non-blocking read has nothing yet, and
+    select() never finds it readable. A wait with no timeout fails the test, not hangs it."""
+    target = os.stat(path)
+
+    def ours(fd: int) -> bool:
+        info = os.fstat(fd)
+        return (info.st_dev, info.st_ino) == (target.st_dev, target.st_ino)
+
+    real_read, real_select = os.read, select.select
+
+    def read(fd: int, n: int) -> bytes:
+        if ours(fd):
+            raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+        return real_read(fd, n)
+
+    def select_(r: list[Any], w: list[Any], x: list[Any], *timeout: float) -> Any:
+        if any(isinstance(fd, int) and ours(fd) for fd in r):
+            assert timeout, "waited with no bound for a file that never becomes readable"
+            return [], [], []
+        return real_select(r, w, x, *timeout)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "read", read)
+        patched.setattr(specbytes.select, "select", select_)
+        yield
+
+
+def test_a_spec_file_whose_read_waits_is_e100_not_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`archspec check /proc/kmsg` (or `new --from` it) waited for ever: the file is regular,
+    opened without blocking, and its empty read was waited on by a select() with no bound."""
+    path = tmp_path / "net.yaml"
+    path.write_text(SPEC)
+    with reads_wait(monkeypatch, path), pytest.raises(LoadError) as info:
+        specbytes.read_spec_text(path)
+    assert info.value.codes == ["E100"], info.value.render()
+    assert info.value.span is not None and info.value.span.file == str(path)
+    assert "waits" in info.value.diagnostics[0].message and info.value.hint
+
+
+def test_a_checkpoint_whose_read_waits_is_refused_by_diff_and_load_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`archspec diff /proc/kmsg net.yaml` waited for ever in the checkpoint sniff (is_file(),
+    then a blocking open and read); load_weights of it in torch.load."""
+    path = tmp_path / "w.pt"
+    torch.save({"fc.weight": torch.zeros(2, 4), "fc.bias": torch.zeros(2)}, path)
+    model = archspec.compile(SPEC)
+    with reads_wait(monkeypatch, path):
+        with pytest.raises(ArchSpecError) as info:
+            archspec.diff(path, SPEC)
+        assert info.value.codes == ["E100"], info.value.render()
+        assert "waits" in info.value.diagnostics[0].message
+        with pytest.raises(WeightsError) as refused:
+            archspec.load_weights(model, path)
+        assert refused.value.codes == ["E801"], refused.value.render()
+        assert "waits" in refused.value.diagnostics[0].message
+    assert archspec.diff(path, SPEC).unchanged  # the same file, read as any file is
