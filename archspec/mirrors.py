@@ -11,6 +11,7 @@ from urllib.request import Request, url2pathname
 
 from .download import shown_url
 from .errors import escape_text
+from .specbytes import WAITS, FileWaits, regular_head
 from .weights import Weights, WeightsError
 
 
@@ -26,8 +27,17 @@ def check_mirror_file(url: str, weights: Weights) -> None:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):
         return
+    what = None
     if not stat.S_ISREG(mode):
         what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a FIFO or a device)"
+    else:
+        try:  # a regular file may still never end: a link to /proc/kmsg waits for the kernel
+            regular_head(path, 1)
+        except FileWaits:
+            what = f"a file that {WAITS}"
+        except (OSError, ValueError):
+            pass  # torch.hub's message says why it cannot be read
+    if what is not None:
         raise WeightsError(
             f"cannot fetch {weights.full_name} from {shown_url(url)}: it is {what}",
             code="E802",

@@ -89,3 +89,38 @@ def test_a_checkpoint_whose_read_waits_is_refused_by_diff_and_load_weights(
         assert refused.value.codes == ["E801"], refused.value.render()
         assert "waits" in refused.value.diagnostics[0].message
     assert archspec.diff(path, SPEC).unchanged  # the same file, read as any file is
+
+
+def test_a_mirror_file_whose_read_waits_is_refused_before_the_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `file://` mirror's file linked to /proc/kmsg passed check_mirror_file (it is
+    regular) and torch.hub's download then waited for ever, a .partial file left behind."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("ARCHSPEC_WEIGHTS_URL", raising=False)
+    weights = archspec.get_weights("squeezenet1_1", "DEFAULT")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / weights.file).write_bytes(b"PK\x03\x04 not read")
+    with reads_wait(monkeypatch, mirror / weights.file), pytest.raises(WeightsError) as info:
+        archspec.load("squeezenet1_1", weights="DEFAULT", base_url=mirror.as_uri())
+    assert info.value.codes == ["E802"], info.value.render()
+    assert "waits" in info.value.diagnostics[0].message
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    assert not cache.exists() or not any(cache.iterdir())  # nothing downloaded, no .partial
+
+
+def test_a_hub_cache_entry_whose_read_waits_is_e802(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch.hub's cached file linked to /proc/kmsg: read_cached refuses it before zipfile
+    or torch.load would wait on it."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    weights = archspec.get_weights("squeezenet1_1", "DEFAULT")
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.save({"w": torch.zeros(1)}, cache / weights.file)
+    with reads_wait(monkeypatch, cache / weights.file), pytest.raises(WeightsError) as info:
+        archspec.load("squeezenet1_1", weights="DEFAULT")
+    assert info.value.codes == ["E802"], info.value.render()
+    assert "waits" in info.value.diagnostics[0].message
