@@ -405,7 +405,8 @@ def _value_error(
 def _name_hint(value: Any, path: PathKey) -> str:
     """How to fix a name; a number (`"0"`: a child numbered as nn.Sequential and
     nn.ModuleList number theirs) is what an item without a name gets, or `key:` gives."""
-    child = bool(path) and (path[-1] == "name" or (len(path) > 1 and path[-2] == "branches"))
+    # the spec's own `name:` (path ("name",), a variant's too) names a class, no child
+    child = len(path) > 1 and (path[-1] == "name" or path[-2] == "branches")
     if child and isinstance(value, str) and "." in value and path[-1] == "name":
         return (  # timm's `patch_embed.0`: an entry of a module list, which `key:` makes
             f'a dotted path into a module list or dict of the module is a key: `key: "{value}"` '

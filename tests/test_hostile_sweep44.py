@@ -124,3 +124,20 @@ def test_a_hub_cache_entry_whose_read_waits_is_e802(
         archspec.load("squeezenet1_1", weights="DEFAULT")
     assert info.value.codes == ["E802"], info.value.render()
     assert "waits" in info.value.diagnostics[0].message
+
+
+@pytest.mark.parametrize("name", ["a.b", "0"])
+def test_a_spec_or_variant_name_that_is_no_identifier_is_not_told_to_be_a_key(name: str) -> None:
+    """The spec's own `name:` (and a variant's, which becomes it) got the hint of a layer's:
+    `name: "a.b"` was told to write `key: "a.b"`, `name: "0"` to leave the item unnamed."""
+    plain = SPEC.replace("name: tiny", f'name: "{name}"')
+    family = SPEC + f'variants:\n  "{name}": {{}}\n  ok: {{}}\n'
+    for source, variant in ((plain, None), (family, name)):
+        result = archspec.check(source, variant=variant)
+        (diag,) = [d for d in result.diagnostics if d.code == "E204"]
+        assert f"'{name}' is not a valid name" in diag.message
+        assert "key:" not in str(diag.hint) and "numbered" not in str(diag.hint)
+        assert "identifier" in str(diag.hint)
+    layer = SPEC.replace("{name: fc,", f'{{name: "{name}",')
+    (diag,) = archspec.check(layer).diagnostics
+    assert "key:" in str(diag.hint)  # a layer's is still told how to name an entry
