@@ -222,8 +222,14 @@ def _checked_path(given: str) -> str:
         raise PluginError(f"plugin file {shown} is not a regular file", hint=hint)
     if Path(given).suffix != ".py":
         raise PluginError(f"plugin file {shown} is not a Python file (.py)", hint=hint)
+    real = os.path.realpath(given)
+    if Path(real).suffix != ".py":  # importlib judges the file by the path it opens
+        raise PluginError(
+            f"plugin file {shown} links to {real!r}, which is not a Python file (.py)",
+            hint=hint,
+        )
     note_read(given, st)  # an input of the command: no -o replaces it
-    return os.path.realpath(given)
+    return real
 
 
 def _module_name(real: str) -> str:

@@ -141,3 +141,19 @@ def test_a_spec_or_variant_name_that_is_no_identifier_is_not_told_to_be_a_key(na
     layer = SPEC.replace("{name: fc,", f'{{name: "{name}",')
     (diag,) = archspec.check(layer).diagnostics
     assert "key:" in str(diag.hint)  # a layer's is still told how to name an entry
+
+
+def test_a_py_link_to_a_file_that_is_no_py_file_is_refused_with_a_reason(tmp_path: Path) -> None:
+    """`--plugins layers.py`, a link to layers.txt (or to /proc/kmsg), passed the suffix check
+    on the name given; importlib, which judges the file by its real path, then found no
+    loader and the error said only 'cannot be imported', with no hint."""
+    from archspec.plugins import PluginError, load_plugin_files
+
+    (tmp_path / "layers.txt").write_text("raise SystemExit('ran')\n")
+    link = tmp_path / "layers.py"
+    link.symlink_to(tmp_path / "layers.txt")
+    with pytest.raises(PluginError) as info:
+        load_plugin_files([str(link)])
+    message = info.value.diagnostics[0].message
+    assert "layers.txt" in message and "not a Python file (.py)" in message, message
+    assert info.value.hint and ".py file" in info.value.hint
