@@ -104,6 +104,8 @@ def shadowing(kind: OutputKind, file_name: str) -> tuple[str, str] | None:
         whose = f"Python's own module `{stem}`"
     elif (dist := required_modules().get(stem)) is not None:
         whose = f"the module `{stem}` of {dist}, which torch or archspec imports"
+    elif stem in imported_modules():
+        whose = f"the module `{stem}`, which importing torch imports"
     else:
         return None
     return (
@@ -157,6 +159,15 @@ def required_modules() -> dict[str, str]:
             if m and "extra" not in requirement.partition(";")[2]:
                 todo.append(m.group(1))
     return modules
+
+
+def imported_modules() -> frozenset[str]:
+    """The top-level modules of this process once torch is imported: those torch imports
+    when they are installed though no requirement names them (numpy: a numpy.py in the
+    folder made torch's own import fail there, 'partially initialized module numpy')."""
+    import torch  # noqa: F401  (the module written imports it; a writer of one has it)
+
+    return frozenset(name.partition(".")[0] for name in list(sys.modules))
 
 
 def _top_level(dist: metadata.Distribution) -> set[str]:

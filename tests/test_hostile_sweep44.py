@@ -157,3 +157,22 @@ def test_a_py_link_to_a_file_that_is_no_py_file_is_refused_with_a_reason(tmp_pat
     message = info.value.diagnostics[0].message
     assert "layers.txt" in message and "not a Python file (.py)" in message, message
     assert info.value.hint and ".py file" in info.value.hint
+
+
+def test_compile_writes_no_module_named_like_one_torch_imports_when_installed(
+    tmp_path: Path,
+) -> None:
+    """`name: numpy` compiled with `-o .` wrote ./numpy.py: numpy is no requirement of torch
+    or archspec, but torch imports it when it is installed, so any Python run in that folder
+    (archspec's next compile too) failed in torch's import: "partially initialized module
+    'numpy' has no attribute 'ndarray'". Refused as torch.py and math.py are."""
+    from typer.testing import CliRunner
+
+    from archspec.cli import app
+
+    spec = tmp_path / "numpy.yaml"
+    spec.write_text(SPEC.replace("name: tiny", "name: numpy"))
+    result = CliRunner().invoke(app, ["compile", str(spec), "-o", str(tmp_path)])
+    assert result.exit_code == 1 and "E604" in result.output, result.output
+    assert "shadows" in result.output and "-o numpy_net.py" in result.output
+    assert not (tmp_path / "numpy.py").exists()
