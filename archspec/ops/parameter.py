@@ -249,7 +249,7 @@ def _distance_shape(attrs: dict[str, Any]) -> dict[str, Any]:
     if _dims(attrs) != shape:
         raise ShapeFailure(
             "E409",
-            f"a distance_index of an {h} x {w} map, queries {s} apart, has shape {shape}, "
+            f"a distance_index of a map of {h} x {w}, queries {s} apart, has shape {shape}, "
             f"not {_dims(attrs)}",
             f"give `shape: {shape}`, or leave it out",
             "shape",
