@@ -143,6 +143,24 @@ def sample_params(
     return out
 
 
+#: Whether this run runs everything (`--all` or ARCHSPEC_ALL_TESTS=1): set by pytest_configure,
+#: before any test module is imported, so `examples` can read it in a `@settings` decorator.
+FULL_RUN = False
+
+
+def examples(full: int, default: int) -> int:
+    """Hypothesis examples for a property test that draws many: `full` under `--all`,
+    `default` in the default run. The `ci` profile derandomizes, so the default run draws the
+    same examples every time, and a failure it finds is replayed by the next run. Use it where
+    the examples are many and each costs real time (say why at the call); `--all` runs the
+    count the test was written with."""
+    return full if FULL_RUN else min(default, full)
+
+
+def _full_run(config: pytest.Config) -> bool:
+    return bool(config.getoption("--all")) or os.environ.get("ARCHSPEC_ALL_TESTS") == "1"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """One intra-op thread for the torch work done in this process. The suite's tensors are
     small: on two cores shared with other work, a second thread mostly spins waiting for a
@@ -150,6 +168,8 @@ def pytest_configure(config: pytest.Config) -> None:
     one, and less than half the wall time). Child processes keep torch's own default."""
     import torch
 
+    global FULL_RUN
+    FULL_RUN = _full_run(config)
     torch.set_num_threads(1)
 
 
@@ -164,7 +184,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect `heavy` tests unless --all (or ARCHSPEC_ALL_TESTS=1) asks for everything."""
-    if config.getoption("--all") or os.environ.get("ARCHSPEC_ALL_TESTS") == "1":
+    if _full_run(config):
         _early_last(items)
         return
     heavy = [item for item in items if item.get_closest_marker("heavy") is not None]

@@ -49,6 +49,8 @@ from archspec.backends.pysource import HEADER_PREFIX, render_module
 from archspec.backends.selfcheck import check_emitted_source, parse_emitted
 from archspec.errors import ArchSpecError, EmitError, LoadError, SchemaError
 
+from .conftest import examples
+
 CANARY = "archspec_test_canary_ran"
 TRIP = f"__import__('builtins').__setattr__('{CANARY}', 1)"
 
@@ -302,6 +304,13 @@ def test_any_text_in_any_field_stays_data() -> None:
     assert refused, "no example held a lone surrogate: the refusal path went untested"
 
 
+# The header and text properties from here on feed arbitrary Unicode to functions of text
+# alone (no spec is built), and each example costs tens of milliseconds of `ast` parsing: the
+# default run draws a fixed, derandomized share of the examples each was written with, `--all`
+# draws them all (`examples` in tests/conftest.py). test_any_text_in_any_field_stays_data,
+# which builds and runs modules, draws its full count always.
+
+
 def test_the_regenerate_command_is_exact_or_says_why() -> None:
     """For any spec path, variant and `--set` text, the header's command pasted into a shell
     gives archspec exactly those arguments, or no command is written and the line says which
@@ -310,7 +319,7 @@ def test_the_regenerate_command_is_exact_or_says_why() -> None:
 
     any_text = TEXT | st.from_regex(r"[\w.,'\[\]/;#$&|*-]{1,20}( [a-z0-9]{1,5})?", fullmatch=True)
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=examples(300, 150), deadline=None)  # sampled: see the note above
     @given(path=any_text, variant=st.none() | any_text, values=st.lists(any_text, max_size=3))
     @example(path="/0", variant=None, values=[])  # absolute: named by its file alone
     @example(path="/d/-x", variant="v", values=["a"])
@@ -343,7 +352,7 @@ def test_the_header_shows_the_spec_path_as_it_is() -> None:
     read back through the comment's escapes it is the path, on one inert comment line."""
     seen: list[str] = []
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=examples(300, 150), deadline=None)  # sampled: see the note above
     @given(path=TEXT | st.from_regex(r"[a-z\\ \"./]{1,12}\.yaml", fullmatch=True))
     def check(path: str) -> None:
         assume(path.strip() and not path.startswith("/") and "\x00" not in path)
@@ -360,7 +369,7 @@ def test_the_header_shows_the_spec_path_as_it_is() -> None:
     assert "\\" in seen and '"' in seen, "no path held a backslash or a quote"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300, 100), deadline=None)  # sampled: see the header properties
 @given(
     texts=st.lists(TEXT, min_size=1, max_size=3),
     args=st.lists(st.tuples(st.from_regex(r"[a-z_]{1,12}", fullmatch=True), TEXT), max_size=3),
@@ -388,7 +397,7 @@ def test_docstring_lines_hold_any_text(
         assert len(pad + ln) <= LINE_LENGTH or " " not in ln.strip() or ln.startswith(" ")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300, 100), deadline=None)  # sampled: see the header properties
 @given(text=TEXT, indent=st.sampled_from([0, 8]))
 def test_comments_hold_any_text_on_their_own_lines(text: str, indent: int) -> None:
     lines = wrap_comment(text, indent)
@@ -400,7 +409,7 @@ def test_comments_hold_any_text_on_their_own_lines(text: str, indent: int) -> No
     assert " ".join(_comments(source)) == _normalised(text)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500, 150), deadline=None)  # sampled: see the header properties
 @given(text=st.text(ANY_CHAR))
 def test_escape_text_reads_back_as_the_text(text: str) -> None:
     """`escape_text` is lossless: Python reads the line back as the text itself."""
