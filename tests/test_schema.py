@@ -27,8 +27,19 @@ MODELINE = "# yaml-language-server: $schema=../docs/archspec.schema.json"
 
 
 @pytest.fixture(scope="module")
-def validator() -> jsonschema.Draft202012Validator:
-    schema = json_schema()
+def schema() -> dict[str, Any]:
+    """The schema, built once for the module (each build takes a second or more)."""
+    return json_schema()
+
+
+@pytest.fixture(scope="module")
+def schema_text() -> str:
+    """The schema's text as written to docs/ and by `archspec schema`, built once."""
+    return json_schema_text()
+
+
+@pytest.fixture(scope="module")
+def validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 
@@ -40,19 +51,21 @@ def load(name: str) -> dict[str, Any]:
 FILES = [p.stem for p in spec_files()]
 
 
-def test_docs_schema_is_generated_from_the_models() -> None:
-    assert SCHEMA_FILE.read_text(encoding="utf-8") == json_schema_text(), (
+def test_docs_schema_is_generated_from_the_models(schema_text: str) -> None:
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_text, (
         "docs/archspec.schema.json is stale: run `archspec schema -o docs/archspec.schema.json`"
     )
 
 
-def test_schema_command_writes_the_same_text(tmp_path: Path) -> None:
+def test_schema_command_writes_the_same_text(
+    tmp_path: Path, schema: dict[str, Any], schema_text: str
+) -> None:
     out = tmp_path / "s.json"
     result = CliRunner().invoke(app, ["schema", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert out.read_text(encoding="utf-8") == json_schema_text()
+    assert out.read_text(encoding="utf-8") == schema_text
     printed = CliRunner().invoke(app, ["schema"])
-    assert json.loads(printed.stdout) == json_schema()
+    assert json.loads(printed.stdout) == schema
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -80,8 +93,7 @@ def _matches(schema: dict[str, Any], layer: dict[str, Any]) -> list[str]:
     return names
 
 
-def test_layers_and_block_calls_match_exactly_one_member() -> None:
-    schema = json_schema()
+def test_layers_and_block_calls_match_exactly_one_member(schema: dict[str, Any]) -> None:
     assert "oneOf" in schema["properties"]["layers"]["items"]
     inception = next(x for x in load("googlenet")["layers"] if x.get("type") == "Inception")
     assert _matches(schema, inception) == ["BlockCall"]
@@ -129,11 +141,11 @@ def test_a_word_field_takes_its_words_and_a_param_in_the_schema(
     assert not validator.is_valid(_with_layer({"type": "upsample", "mode": ["bilinear"]}))
 
 
-def test_schema_and_loader_agree_on_a_misspelt_field() -> None:
+def test_schema_and_loader_agree_on_a_misspelt_field(validator: jsonschema.Validator) -> None:
     """The editor's verdict is the compiler's: both reject the same spec."""
     import archspec
 
     spec = _with_layer({"type": "linear", "out_features": 3, "biass": False})
-    assert not jsonschema.Draft202012Validator(json_schema()).is_valid(spec)
+    assert not validator.is_valid(spec)
     with pytest.raises(archspec.ArchSpecError):
         archspec.build_graph(spec)
