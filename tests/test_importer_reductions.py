@@ -1,6 +1,7 @@
 """Reductions a forward writes another way than a kind states them (importer/reductions.py):
 `torch.max(x, dim)[0]` as `amax`, a pool whose window is read off the pooled tensor's whole
-spatial size as an adaptive pool to 1, and `F.normalize` as the `normalize` kind. Plain torch
+spatial size as `global_avgpool2d` (an average, torch's window kernel) or an adaptive max
+pool to 1, and `F.normalize` as the `normalize` kind. Plain torch
 models; each round-trips exactly (keys, outputs, emitted source) and, where the reading
 claims "for every input", at a second, non-square size too."""
 
@@ -96,15 +97,15 @@ class GlobalPool1d(nn.Module):
         return F.avg_pool1d(y, y.size(2)).squeeze(-1) + F.max_pool1d(y, y.shape[-1:]).squeeze(-1)
 
 
-def test_windows_of_the_whole_map_are_adaptive_pools() -> None:
+def test_windows_of_the_whole_map_are_global_and_adaptive_pools() -> None:
     model = GlobalPools().eval()
     text = round_trip_and_emit(model, (2, 3, 16, 12))
     kinds = _kinds(text)
-    assert kinds.count("adaptive_avgpool2d") == 2 and kinds.count("adaptive_maxpool2d") == 1
+    assert kinds.count("global_avgpool2d") == 2 and kinds.count("adaptive_maxpool2d") == 1
     _same_at(model, text, (1, 3, 9, 23))  # the windows follow the input: any size works
     flat = GlobalPool1d().eval()
     text = round_trip_and_emit(flat, (2, 3, 10))
-    assert {"adaptive_avgpool1d", "adaptive_maxpool1d"} <= set(_kinds(text))
+    assert {"global_avgpool1d", "adaptive_maxpool1d"} <= set(_kinds(text))
     _same_at(flat, text, (1, 3, 17))
 
 

@@ -100,6 +100,7 @@ NEWER_CATEGORY = {
     "contiguous": "reshape",  # a layout, as permute's
     "topk": "pool",  # a selection of values, as a max pool's
     "tile": "reshape",  # copies of the input's values, as expand's
+    **{f"global_avgpool{n}d": "pool" for n in (1, 2, 3)},  # F.avg_pool2d(x, x.shape[2:])
 }
 #: The kinds W402 checked by name before (a sliding window over 1, 2 or 3 dims).
 OLD_WINDOWED = {f"{p}{n}d": n for n in (1, 2, 3) for p in ("conv", "maxpool", "avgpool")}

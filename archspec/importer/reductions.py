@@ -5,9 +5,11 @@
   `amin` kind over that one dim.
 - `F.avg_pool2d(x, x.size()[2:])` or `F.max_pool2d(x, kernel_size=(x.size(2), x.size(3)))`
   (code written before adaptive pools): a window read off the pooled tensor's own spatial
-  size covers it whole for every input, so it is `adaptive_avgpool2d` or
-  `adaptive_maxpool2d` to 1. A window of one size for every spatial dim (`x.size(3)`) covers
-  a square input only, which no kind states: that stays E903.
+  size covers it whole for every input, so it is `global_avgpool2d` (torch's window kernel,
+  which adds in another order than an adaptive pool: the same call, to the last bit) or
+  `adaptive_maxpool2d` to 1 (a maximum has no order to differ by). A window of one size for
+  every spatial dim (`x.size(3)`) covers a square input only, which no kind states: that
+  stays E903.
 """
 
 from __future__ import annotations
@@ -114,14 +116,16 @@ def _reads_part(user: Any) -> int | None:
 
 
 def _pool_kind(node: Any) -> tuple[str, int, tuple[str, ...]] | None:
-    """The adaptive kind, the number of spatial dims and the argument names of a pool."""
+    """The kind of a pool's whole-map window, its number of spatial dims and the names of
+    its arguments."""
     return _pools().get(node.target) if node.op == "call_function" else None
 
 
 @functools.cache
 def _pools() -> dict[Any, tuple[str, int, tuple[str, ...]]]:
-    """F's pools by function: the names functions.py reads their arguments by, with the
-    ones it sets apart (`divisor_override`, `return_indices`)."""
+    """F's pools by function: the kind of a whole-map window, and the names functions.py
+    reads their arguments by, with the ones it sets apart (`divisor_override`,
+    `return_indices`)."""
     import torch.nn.functional as F
 
     from .functions import _AVG, _MAX
@@ -129,9 +133,9 @@ def _pools() -> dict[Any, tuple[str, int, tuple[str, ...]]]:
     avg2 = (*_AVG, "divisor_override")  # not avg_pool1d's: it has no divisor
     most = (*_MAX, "return_indices")
     return {
-        F.avg_pool1d: ("adaptive_avgpool1d", 1, _AVG),
-        F.avg_pool2d: ("adaptive_avgpool2d", 2, avg2),
-        F.avg_pool3d: ("adaptive_avgpool3d", 3, avg2),
+        F.avg_pool1d: ("global_avgpool1d", 1, _AVG),
+        F.avg_pool2d: ("global_avgpool2d", 2, avg2),
+        F.avg_pool3d: ("global_avgpool3d", 3, avg2),
         F.max_pool1d: ("adaptive_maxpool1d", 1, most),
         F.max_pool2d: ("adaptive_maxpool2d", 2, most),
         F.max_pool3d: ("adaptive_maxpool3d", 3, most),
@@ -177,7 +181,8 @@ def _global_pool(reader: Any, node: Any, kind: str, n: int, names: tuple[str, ..
         values = list(value) if isinstance(value, list | tuple) else [value]
         if key not in allowed or any(v != allowed[key] for v in values):
             return False
-    return reader.emit(node, kind, {"output_size": 1}, (x,))
+    fields = {} if kind.startswith("global_") else {"output_size": 1}
+    return reader.emit(node, kind, fields, (x,))
 
 
 def _run_failed(reader: Any, node: Any, kernel: Any) -> bool:

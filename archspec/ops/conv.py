@@ -28,7 +28,15 @@ from .base import (
 )
 from .emitting import emit_call, module_arguments, module_values
 from .extents import check_spatial, conv_extent, known_extents
-from .pools import BlurPoolBase, _adaptive_spec, _AdaptiveBase, _pool_spec, _PoolBase
+from .pools import (
+    BlurPoolBase,
+    GlobalAvgBase,
+    _adaptive_spec,
+    _AdaptiveBase,
+    _global_avg_spec,
+    _pool_spec,
+    _PoolBase,
+)
 from .shapectx import check_declared
 from .support import support_class, support_code
 from .words import Word
@@ -448,6 +456,22 @@ def _register_family() -> None:
                     },
                 )
             )
+        kind = f"global_avgpool{nd}d"
+        register(
+            type(
+                f"GlobalAvgPool{nd}d",
+                (GlobalAvgBase,),
+                {
+                    "kind": kind,
+                    "spec": LazySpec(partial(_global_avg_spec, kind)),
+                    "nd": nd,
+                    "summary": (
+                        f"average over the whole map as `F.avg_pool{nd}d(x, x.shape[2:])` "
+                        "adds it up (code before adaptive pools: CBAM, torchaudio's M5)"
+                    ),
+                },
+            )
+        )
 
     register(type("BlurPool2d", (BlurPoolBase,), {}))  # named here: the pools' table
 

@@ -1,8 +1,10 @@
 """Pooling, in 1, 2 and 3 spatial dimensions: windowed (max, average; `padding: same`,
 TensorFlow's SAME, on the 2-d ones: ops/samepad.py) and adaptive; and the anti-aliased
-`blur_pool2d`. Registered with the convolutions in conv.py."""
+`blur_pool2d`; and the average over the whole map computed as torch's window kernel does
+(`global_avgpool2d`: `F.avg_pool2d(x, x.shape[2:])`). Registered with the convolutions in
+conv.py."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -279,6 +281,69 @@ class _AdaptiveBase(Op):
     def emit(self, a: Mapping[str, Any], lit: Any) -> str:
         prefix = "AdaptiveAvgPool" if self.avg else "AdaptiveMaxPool"
         return emit_call(f"nn.{prefix}{self.nd}d", [_tup(a["output_size"])], {}, lit)
+
+
+def _global_avg_spec(kind: str) -> type[LayerSpec]:
+    return create_model(
+        f"{kind.capitalize()}Spec",
+        __base__=LayerSpec,
+        __doc__=(
+            f"{kind}: the average over the whole map, a window the input's own spatial size "
+            "(`F.avg_pool2d(x, x.shape[2:])`), as torch's window kernel adds it up."
+        ),
+        type=(Literal[kind], ...),
+    )
+
+
+def whole_avg_pool(x: Any, nd: int) -> Any:
+    """`F.avg_poolNd(x, x.shape[2:])`: one window over the whole map (computed in forward:
+    its window follows the input)."""
+    import torch.nn.functional as F
+
+    return getattr(F, f"avg_pool{nd}d")(x, x.shape[2:])
+
+
+class GlobalAvgBase(Op):
+    """An average over the whole map as code written before adaptive pools computes it,
+    `F.avg_pool2d(x, x.size()[2:])` (CBAM's ChannelGate, torchaudio's M5): torch's window
+    kernel adds in another order than `F.adaptive_avg_pool2d(x, 1)` and `x.mean([2, 3])`,
+    so those give other last bits at most sizes; this kind is torch's own call."""
+
+    nd: int = 2
+    category = "pool"
+    style = "function"
+
+    def infer(self, attrs: dict[str, Any], inputs: Sequence[Shape], ctx: ShapeContext) -> Inferred:
+        (x,) = inputs
+        nd = self.nd
+        if len(x) != nd + 2:
+            raise ShapeFailure(
+                "E401",
+                f"{self.kind} needs a rank-{nd + 2} input (N, C and {nd} spatial dims), "
+                f"got {fmt(x)}",
+                "pool a batched map, or use `mean` over the dims to average",
+            )
+        for i in range(nd):
+            ctx.require_positive(
+                x[2 + i],
+                "E405",
+                partial(_empty_message, self.kind, x),
+                "the input is too small for the layers before this pool",
+            )
+        return Inferred(attrs, (*x[:2], *(Dim.of(1) for _ in range(nd))))
+
+    def init_tensors(self, a: Mapping[str, Any]) -> Mapping[str, int]:
+        return {}
+
+    def submodules(self, a: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def function(self, attrs: Mapping[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+        return whole_avg_pool, {"nd": self.nd}
+
+    def emit(self, a: Mapping[str, Any], lit: Any) -> str:
+        x = a["_inputs"][0]
+        return f"F.avg_pool{self.nd}d({x}, {x}.shape[2:])"
 
 
 def _blur_pool_spec() -> type[LayerSpec]:

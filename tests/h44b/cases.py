@@ -33,6 +33,10 @@ CASES: dict[str, dict[str, Any]] = {
         "domain": "seq2seq_transformer accepts src (S, N) int64, tgt (T, N) int64 with "
                   "1 <= S <= 64 and 1 <= T <= 64",
         "outside": [("i", (65, 1), 50), ("i", (3, 1), 60)]},
+    "cbam_resnet": {"reference": "CBAMResNet",
+                    "calls": [[("f", (2, 3, 12, 10))], [("f", (1, 3, 1, 1))]],
+                    "domain": "cbam_resnet accepts (N, 3, H, W) with H, W >= 1",
+                    "outside": [("f", (1, 4, 8, 8))]},
     "conv_vae": {"reference": "VanillaVAE",
                  "calls": [[("f", (2, 3, 16, 16))], [("f", (1, 3, 13, 13))]],
                  "domain": "13 <= H <= 16 and 13 <= W <= 16",
