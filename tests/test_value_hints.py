@@ -1,6 +1,6 @@
 """The hint of a value a field refuses (E309): what the field takes, the reason for its bound
-where the field has one (`slice` keeps the batch dim 0 whole), and the word on `//` only where an
-expression computed the value."""
+where the field has one (`slice`'s `step`: every step-th position), and the word on `//`
+only where an expression computed the value."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ SPEC = textwrap.dedent(
     input: [N, 6, 4]
     params: {c: 5}
     layers:
-      - {name: first, type: slice, dim: 0, end: 1}
+      - {name: first, type: slice, dim: 1, end: 1, step: 0}
       - {name: conv, type: conv1d, out_channels: c / 2, kernel_size: 1, from: input}
     """
 )
@@ -30,7 +30,8 @@ def test_a_bound_with_a_reason_says_the_reason() -> None:
     hint = _hints()["first"]
     assert (
         hint
-        == "this field takes an integer, at least 1 (the dim to slice; the batch dim 0 stays whole)"
+        == "this field takes an integer, at least 1 (keep every step-th position of the range, "
+        "from its start)"
     )
 
 

@@ -62,7 +62,7 @@ class Final:
     #: an "ints" list may hold null entries (an adaptive pool's output_size: torch's None)
     nulls: bool = False
     #: what the field is, from its description, for the hint of a value past a bound
-    #: (`slice`'s dim: "the batch dim 0 stays whole"); not part of the check
+    #: (`slice`'s step: "keep every step-th position ..."); not part of the check
     why: str | None = dc_field(default=None, compare=False)
 
 

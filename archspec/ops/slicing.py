@@ -35,7 +35,11 @@ def _slice_spec() -> type[LayerSpec]:
         """slice: positions `start` to `end` (excluded) of dim `dim`, as `x[:, start:end]`."""
 
         type: Literal["slice"]
-        dim: Int(ge=1) = Field(1, description="the dim to slice; the batch dim 0 stays whole")  # type: ignore[valid-type]
+        dim: Int(ge=0) = Field(  # type: ignore[valid-type]
+            1,
+            description="the dim to slice (dim 0: a learned tensor's rows, tokens sequence "
+            "first; a range of the batch is warned, W406)",
+        )
         start: Int() = Field(0, description="the first position kept; negative counts from the end")  # type: ignore[valid-type]
         end: Int() | None = Field(  # type: ignore[valid-type]
             None,
@@ -78,7 +82,7 @@ class Slice(StatelessOp):
             raise ShapeFailure(
                 "E401",
                 f"slice dim {dim} is out of range for {fmt(x)}",
-                f"slice one of dims 1 to {len(x) - 1}",
+                f"slice one of dims 0 to {len(x) - 1}",
                 "dim",
             )
         size = x[dim]

@@ -19,10 +19,14 @@ FIXTURE = HERE / "reference.json"
 
 def make_input(given: Any) -> torch.Tensor:
     """One input: ("f", shape) floats in float64, ("i", shape, bound) int64 ids below the
-    bound; both without the RNG."""
+    bound, ("adj", shape) a graph's 0/1 adjacency in float64 (self loops and every third
+    pair); all without the RNG."""
     kind, shape = given[0], tuple(given[1])
     if kind == "f":
         return deterministic_input(shape).to(torch.float64)
+    if kind == "adj":
+        pairs = torch.arange(shape[0] * shape[1]).reshape(shape)
+        return ((pairs * 7 % 3 == 0) | torch.eye(*shape, dtype=torch.bool)).to(torch.float64)
     return (torch.arange(int(torch.tensor(shape).prod())) * 7 + 1).reshape(shape) % given[2]
 
 
@@ -46,6 +50,10 @@ CASES: dict[str, dict[str, Any]] = {
                        "domain": "attention_unet accepts (N, 3, H, W) with H % 4 == 0 "
                                  "and W % 4 == 0",
                        "outside": [("f", (1, 3, 6, 8))]},
+    "gat": {"reference": "GAT",
+            "calls": [[("f", (5, 12)), ("adj", (5, 5))], [("f", (1, 12)), ("adj", (1, 1))]],
+            "domain": "gat accepts x (V, 12), adj (V, V)",
+            "outside": [("f", (5, 12)), ("adj", (4, 4))]},
     "film": {"reference": "FiLMNet",
              "calls": [[("f", (2, 3, 6, 5)), ("f", (2, 16))],
                        [("f", (1, 3, 1, 1)), ("f", (1, 16))]],

@@ -412,3 +412,60 @@ class NonLocalNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class GraphAttentionLayer(nn.Module):
+    """Diego999/pyGAT's layers.py GraphAttentionLayer."""
+
+    def __init__(self, in_features: int, out_features: int, dropout: float, alpha: float,
+                 concat: bool = True) -> None:  # fmt: skip
+        super().__init__()
+        self.dropout = dropout
+        self.in_features = in_features
+        self.out_features = out_features
+        self.alpha = alpha
+        self.concat = concat
+        self.W = nn.Parameter(torch.empty(size=(in_features, out_features)))
+        nn.init.xavier_uniform_(self.W.data, gain=1.414)
+        self.a = nn.Parameter(torch.empty(size=(2 * out_features, 1)))
+        nn.init.xavier_uniform_(self.a.data, gain=1.414)
+        self.leakyrelu = nn.LeakyReLU(self.alpha)
+
+    def forward(self, h: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
+        Wh = torch.mm(h, self.W)
+        e = self._prepare_attentional_mechanism_input(Wh)
+        zero_vec = -9e15 * torch.ones_like(e)
+        attention = torch.where(adj > 0, e, zero_vec)
+        attention = nn.functional.softmax(attention, dim=1)
+        attention = nn.functional.dropout(attention, self.dropout, training=self.training)
+        h_prime = torch.matmul(attention, Wh)
+        return nn.functional.elu(h_prime) if self.concat else h_prime
+
+    def _prepare_attentional_mechanism_input(self, Wh: torch.Tensor) -> torch.Tensor:
+        Wh1 = torch.matmul(Wh, self.a[: self.out_features, :])
+        Wh2 = torch.matmul(Wh, self.a[self.out_features :, :])
+        return self.leakyrelu(Wh1 + Wh2.T)
+
+
+class GAT(nn.Module):
+    """pyGAT's models.py GAT: heads concatenated, one output head, log-softmax."""
+
+    def __init__(self, nfeat: int = 12, nhid: int = 8, nclass: int = 3, dropout: float = 0.6,
+                 alpha: float = 0.2, nheads: int = 2) -> None:  # fmt: skip
+        super().__init__()
+        self.dropout = dropout
+        self.attentions = [
+            GraphAttentionLayer(nfeat, nhid, dropout=dropout, alpha=alpha, concat=True)
+            for _ in range(nheads)
+        ]
+        for i, attention in enumerate(self.attentions):
+            self.add_module(f"attention_{i}", attention)
+        self.out_att = GraphAttentionLayer(nhid * nheads, nclass, dropout=dropout, alpha=alpha,
+                                           concat=False)  # fmt: skip
+
+    def forward(self, x: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.dropout(x, self.dropout, training=self.training)
+        x = torch.cat([att(x, adj) for att in self.attentions], dim=1)
+        x = nn.functional.dropout(x, self.dropout, training=self.training)
+        x = nn.functional.elu(self.out_att(x, adj))
+        return nn.functional.log_softmax(x, dim=1)
