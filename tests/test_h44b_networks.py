@@ -8,8 +8,9 @@ Attention U-Net (additive gates, blocks of two inputs, one max pool called twice
 network (a conditioning vector's gammas and betas split, selected per block and broadcast
 over the map) and a non-local block (matmuls over positions, `unflatten_as` back to the
 map, a zero-initialised norm), pyGAT's graph attention network (parameters multiplied by
-`matmul`, its attention vector cut in two by a `slice` of dim 0, the adjacency a mask), and
-CBAM's ResNet (its authors' BasicBlock, a shared MLP over
+`matmul`, its attention vector cut in two by a `slice` of dim 0, the adjacency a mask), a
+dense mixture of experts (an nn.ModuleList of expert MLPs keyed `experts.{i}`, stacked and
+weighed by a softmax gate), and CBAM's ResNet (its authors' BasicBlock, a shared MLP over
 the average and the max pooled map by `reuse`, the average a `global_avgpool2d`: their
 `F.avg_pool2d(x, x.size()[2:])`, which an adaptive pool equals only to the last bit but one).
 Each spec is checked, compiled and emitted and compared with

@@ -469,3 +469,24 @@ class GAT(nn.Module):
         x = nn.functional.dropout(x, self.dropout, training=self.training)
         x = nn.functional.elu(self.out_att(x, adj))
         return nn.functional.log_softmax(x, dim=1)
+
+
+class MoE(nn.Module):
+    """A dense mixture of experts as tutorials write it: every expert runs, a softmax gate
+    weighs their stacked outputs."""
+
+    def __init__(
+        self, d: int = 16, num_experts: int = 4, hidden: int = 32, num_out: int = 5
+    ) -> None:
+        super().__init__()
+        self.experts = nn.ModuleList(
+            nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, d))
+            for _ in range(num_experts)
+        )
+        self.gate = nn.Linear(d, num_experts)
+        self.head = nn.Linear(d, num_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = nn.functional.softmax(self.gate(x), dim=-1)
+        outs = torch.stack([expert(x) for expert in self.experts], dim=1)
+        return self.head((weights.unsqueeze(-1) * outs).sum(dim=1))
