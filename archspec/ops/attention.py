@@ -35,6 +35,7 @@ from .base import (
     register,
 )
 from .emitting import emit_call
+from .flip import distinct_dims
 from .shapectx import check_declared, unknown_features
 from .support import definitions
 from .tensor import DimList, IntList, StatelessOp
@@ -345,16 +346,7 @@ def checked_dims(attrs: Mapping[str, Any], x: Shape) -> list[int]:
                 "size",
             )
         return list(range(2, len(x)))
-    rank = len(x)
-    hint = f"list the dims checked, each once, from 0 to {rank - 1} (or -{rank} to -1)"
-    if not dims:
-        raise ShapeFailure("E401", "check_size dims are empty", hint, "dims")
-    if any(not -rank <= d < rank for d in dims):
-        message = f"check_size dims {list(dims)} are out of range for {fmt(x)}"
-        raise ShapeFailure("E401", message, hint, "dims")
-    norm = [d % rank for d in dims]
-    if len(set(norm)) != len(norm):
-        raise ShapeFailure("E409", f"check_size dims {list(dims)} repeat a dim", hint, "dims")
+    norm = distinct_dims("check_size", dims, x, "checked")
     if len(size) != len(dims):
         raise ShapeFailure(
             "E401",

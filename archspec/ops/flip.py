@@ -27,16 +27,22 @@ def _flip_spec() -> type[LayerSpec]:
 
 def flipped_dims(dims: Sequence[int], x: Shape) -> list[int]:
     """The dims a flip of `x` reverses, counted from 0; E401/E409 where torch refuses them."""
+    return distinct_dims("flip", dims, x, "to reverse")
+
+
+def distinct_dims(kind: str, dims: Sequence[int], x: Shape, doing: str) -> list[int]:
+    """`dims` of `x` counted from 0, each once (a flip's, the dims a check_size states):
+    E401 when there are none or one is out of range, E409 when one repeats."""
     rank = len(x)
-    hint = f"list the dims to reverse, each once, from 0 to {rank - 1} (or -{rank} to -1)"
+    hint = f"list the dims {doing}, each once, from 0 to {rank - 1} (or -{rank} to -1)"
     if not dims:
-        raise ShapeFailure("E401", "flip dims are empty", hint, "dims")
+        raise ShapeFailure("E401", f"{kind} dims are empty", hint, "dims")
     if any(not -rank <= d < rank for d in dims):
-        message = f"flip dims {list(dims)} are out of range for {fmt(x)}"
+        message = f"{kind} dims {list(dims)} are out of range for {fmt(x)}"
         raise ShapeFailure("E401", message, hint, "dims")
     norm = [d % rank for d in dims]
     if len(set(norm)) != len(norm):
-        raise ShapeFailure("E409", f"flip dims {list(dims)} repeat a dim", hint, "dims")
+        raise ShapeFailure("E409", f"{kind} dims {list(dims)} repeat a dim", hint, "dims")
     return norm
 
 

@@ -81,6 +81,33 @@ def is_computed_names(names: Any) -> bool:
     return any(not isinstance(n, str) or is_template(n) for n in names)
 
 
+def values_and_indices(kind: str, values: str, first: str) -> dict[str, Any]:
+    """The validators of a kind whose two outputs are values and their indices (a max pool's
+    `return_indices`, topk): `names` lists two, and no `name` stands beside them. `values`
+    says what the first output holds, `first` is its name in the example."""
+
+    def two_names(cls: Any, names: Any) -> Any:
+        if isinstance(names, list) and not is_computed_names(names) and len(names) != 2:
+            raise ValueError(
+                f"{kind} names its two outputs, {values} and their indices: "
+                f"[{first}, indices], not {len(names)} names"
+            )
+        return names
+
+    def no_name(self: Any) -> Any:
+        if self.name is not None:
+            raise ValueError(
+                f"{kind} makes one node per output, named by `names`{VALIDATOR_HINT}drop "
+                f"`name: {self.name}`; give `names: [{self.name}, {self.name}_indices]`"
+            )
+        return self
+
+    return {
+        "two_names": field_validator("names")(two_names),
+        "no_name": model_validator(mode="after")(no_name),
+    }
+
+
 @cache
 def _pieces_spec() -> type[LayerSpec]:
     class _PiecesSpec(LayerSpec):

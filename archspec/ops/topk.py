@@ -14,10 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache, partial
 from typing import Any, Literal
 
-from pydantic import Field, create_model, field_validator, model_validator
+from pydantic import Field, create_model
 
 from ..dims import Dim, Shape
-from ..errors import VALIDATOR_HINT
 from .base import (
     Bool,
     Inferred,
@@ -30,37 +29,18 @@ from .base import (
     register,
 )
 from .emitting import emit_call
-from .split import _NAMES, Names, is_computed_names
+from .split import _NAMES, Names, values_and_indices
 from .tensor import StatelessOp
 
 
 @cache
 def _topk_spec() -> type[LayerSpec]:
-    def two_names(cls: Any, names: Any) -> Any:
-        if isinstance(names, list) and not is_computed_names(names) and len(names) != 2:
-            raise ValueError(
-                f"topk names its two outputs, the values and their indices: [values, indices], "
-                f"not {len(names)} names"
-            )
-        return names
-
-    def no_name(self: Any) -> Any:
-        if self.name is not None:
-            raise ValueError(
-                f"topk makes one node per output, named by `names`{VALIDATOR_HINT}drop "
-                f"`name: {self.name}`; give `names: [{self.name}, {self.name}_indices]`"
-            )
-        return self
-
     return create_model(
         "TopkSpec",
         __base__=LayerSpec,
         __doc__="topk: the k largest values along `dim` and their indices, as "
         "`values, indices = x.topk(k, dim)`; `names: [values, indices]`.",
-        __validators__={
-            "two_names": field_validator("names")(two_names),
-            "no_name": model_validator(mode="after")(no_name),
-        },
+        __validators__=values_and_indices("topk", "the values", "values"),
         type=(Literal["topk"], ...),
         names=(Names, _NAMES),
         k=(Int(ge=1), Field(..., description="how many values to keep, at most the dim's size")),

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache, partial
 from typing import Any, Literal
 
-from pydantic import Field, create_model, field_validator, model_validator
+from pydantic import Field, create_model, field_validator
 
 from ..dims import SPATIAL_NAMES, Shape
 from ..errors import VALIDATOR_HINT
@@ -35,20 +35,12 @@ from .base import (
 )
 from .emitting import emit_call
 from .pools import _PoolBase, _tup
-from .split import _NAMES, Names, is_computed_names
+from .split import _NAMES, Names, values_and_indices
 from .tensor import StatelessOp
 
 
 @cache
 def _with_indices_spec(kind: str) -> type[LayerSpec]:
-    def two_names(cls: Any, names: Any) -> Any:
-        if isinstance(names, list) and not is_computed_names(names) and len(names) != 2:
-            raise ValueError(
-                f"{kind} names its two outputs, the pooled values and their indices: "
-                f"[out, indices], not {len(names)} names"
-            )
-        return names
-
     def no_same(cls: Any, padding: Any) -> Any:
         if padding == "same":
             raise ValueError(
@@ -59,23 +51,14 @@ def _with_indices_spec(kind: str) -> type[LayerSpec]:
             )
         return padding
 
-    def no_name(self: Any) -> Any:
-        if self.name is not None:
-            raise ValueError(
-                f"{kind} makes one node per output, named by `names`{VALIDATOR_HINT}drop "
-                f"`name: {self.name}`; give `names: [{self.name}, {self.name}_indices]`"
-            )
-        return self
-
     return create_model(
         f"{kind.title().replace('_', '')}Spec",
         __base__=LayerSpec,
         __doc__=f"{kind}: max pooling that also returns the index of each maximum, as "
         "`out, indices = F.max_pool2d(x, 2, return_indices=True)`; `names: [out, indices]`.",
         __validators__={
-            "two_names": field_validator("names")(two_names),
+            **values_and_indices(kind, "the pooled values", "out"),
             "no_same": field_validator("padding")(no_same),
-            "no_name": model_validator(mode="after")(no_name),
         },
         type=(Literal[kind], ...),
         names=(Names, _NAMES),
