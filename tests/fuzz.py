@@ -906,7 +906,12 @@ _ARMED = False
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
+    """The first timer to fire interrupts the case; the other one, firing while the case's
+    interruption is handled (the CPU timer after the wall one on a loaded machine: a CI run
+    saw SIGPROF raise inside `_disarm`), is ignored."""
+    global _ARMED
     if _ARMED:
+        _ARMED = False
         raise _Hang
 
 

@@ -135,6 +135,19 @@ def test_a_timer_firing_as_a_case_ends_does_not_escape() -> None:
     assert not fuzz._ARMED
 
 
+def test_the_second_timer_does_not_interrupt_the_handling_of_the_first() -> None:
+    """Both hang timers can fire for one case (the wall timer, then the CPU timer while the
+    interruption is being handled): only the first raises."""
+    previous = fuzz._arm(100.0)
+    try:
+        with pytest.raises(fuzz._Hang):
+            fuzz._on_alarm(signal.SIGALRM, None)
+        fuzz._on_alarm(signal.SIGPROF, None)  # the second timer: ignored
+        assert not fuzz._ARMED
+    finally:
+        fuzz._disarm(previous)
+
+
 def test_fuzz_command_runs_and_summarises() -> None:
     out = io.StringIO()
     failures = fuzz.run(12, seed=11, out=out)
