@@ -15,18 +15,15 @@ at each call (the edge of the stated domain among them) and the record of refere
 from __future__ import annotations
 
 import json
-import types
 from typing import Any
 
 import pytest
-import torch
-from torch import nn
 
-import archspec
 from tests.h43d import references
 from tests.h43d.cases import CASES, FIXTURE, HERE, make_input
-from tests.newuser36.facts import state_dict_facts
-from tests.parity.weights import fill_deterministic, output_summary, summary_matches
+from tests.reference_nets import ReferenceFolder
+
+FOLDER = ReferenceFolder(references, CASES, FIXTURE, HERE, make_input, seeded=False)
 
 #: The cases whose test costs more than ~3 s of CPU here (the hourglass's many blocks).
 HEAVY = {"hourglass"}
@@ -37,23 +34,6 @@ def _params(case: str) -> Any:
     return pytest.param(case, marks=marks, id=case)
 
 
-def _spec(name: str) -> str:
-    return str(HERE / f"{name}.yaml")
-
-
-def _outputs(model: nn.Module, call: list[Any]) -> list[torch.Tensor]:
-    with torch.no_grad():
-        out = model(*(make_input(given) for given in call))
-    return list(out) if isinstance(out, tuple | list) else [out]
-
-
-def _reference(case: dict[str, Any]) -> nn.Module:
-    """The case's reference in float64, holding the RNG-free weights, in eval."""
-    reference = getattr(references, case["reference"])().double().eval()
-    reference.load_state_dict(fill_deterministic(reference.state_dict()), strict=True)
-    return reference
-
-
 def test_every_spec_of_the_folder_has_a_case() -> None:
     assert sorted(p.stem for p in HERE.glob("*.yaml")) == sorted(CASES)
     assert sorted(json.loads(FIXTURE.read_text(encoding="utf-8"))) == sorted(CASES)
@@ -61,50 +41,13 @@ def test_every_spec_of_the_folder_has_a_case() -> None:
 
 @pytest.mark.parametrize("name", [_params(n) for n in sorted(CASES)])
 def test_the_spec_is_the_hand_written_network(name: str) -> None:
-    case, spec = CASES[name], _spec(name)
-    report = archspec.check(spec)
-    assert report.ok, report.diagnostics
-    assert [d.code for d in report.diagnostics] == case.get("warnings", []), report.diagnostics
-    assert case["domain"] in report.domain_text
-    reference = _reference(case)
-    ours = archspec.compile(spec).double().eval()
-    module = types.ModuleType(f"emitted_{name}")
-    exec(compile(archspec.emit(spec), "<emitted>", "exec"), module.__dict__)
-    emitted = getattr(module, type(ours).__name__)().double().eval()
-    record = json.loads(FIXTURE.read_text(encoding="utf-8"))[name]
-    count = sum(p.numel() for p in reference.parameters())
-    assert sum(p.numel() for p in ours.parameters()) == count == record["param_count"]
-    facts = state_dict_facts(ours.float().state_dict())
-    assert facts == state_dict_facts(emitted.float().state_dict())
-    assert facts == {k: record[k] for k in facts}
-    ours.double()
-    emitted.double()
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    emitted.load_state_dict(ours.state_dict(), strict=True)
-    reference.load_state_dict(ours.state_dict(), strict=True)
-    for call, expected in zip(case["calls"], record["outputs"], strict=True):
-        want = _outputs(reference, call)
-        for model in (ours, emitted):
-            got = _outputs(model, call)
-            assert len(got) == len(want) == len(expected)
-            for a, b, summary in zip(got, want, expected, strict=True):
-                assert a.dtype == torch.float64 and torch.equal(a, b)
-                assert summary_matches(output_summary(a), summary, rtol=1e-9) == []
+    FOLDER.assert_is_reference(name)
 
 
 @pytest.mark.parametrize("name", [_params(n) for n in sorted(CASES)])
 def test_check_input_agrees_with_torch_at_the_edges(name: str) -> None:
     """Each call's shapes (the smallest accepted among them) are accepted by `check
     --input`, and the call outside is refused by check with an error and by torch."""
-    case, spec = CASES[name], _spec(name)
-    for call in case["calls"]:
-        shapes = [tuple(make_input(given).shape) for given in call]
-        report = archspec.check(spec, input=shapes if len(shapes) > 1 else shapes[0])
-        assert report.ok, (shapes, report.diagnostics)
-    if case["outside"] is None:
-        return
-    outside = [tuple(make_input(given).shape) for given in case["outside"]]
-    report = archspec.check(spec, input=outside if len(outside) > 1 else outside[0])
-    assert not report.ok and report.errors
-    with pytest.raises(RuntimeError):
-        _outputs(_reference(case), case["outside"])
+    case = FOLDER.cases[name]
+    expected = len(case["calls"]) + (case["outside"] is not None)
+    assert FOLDER.assert_edges(name, (RuntimeError,)) == expected

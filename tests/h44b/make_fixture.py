@@ -12,35 +12,13 @@ Regenerate from the repo root:
 
 from __future__ import annotations
 
-import torch
-
 from tests.h44b import references
-from tests.h44b.cases import CASES, FIXTURE, make_input
-from tests.newuser36.facts import state_dict_facts, write_fixture
-from tests.parity.weights import fill_deterministic, output_summary
+from tests.h44b.cases import CASES, FIXTURE, HERE, make_input
+from tests.reference_nets import ReferenceFolder
 
 
 def main() -> None:
-    records = {}
-    for name, case in CASES.items():
-        reference = getattr(references, case["reference"])()
-        state = reference.state_dict()
-        reference = reference.double()
-        reference.load_state_dict(fill_deterministic(reference.state_dict()), strict=True)
-        reference.eval()
-        outputs = []
-        for call in case["calls"]:
-            torch.manual_seed(0)
-            with torch.no_grad():
-                out = reference(*(make_input(given) for given in call))
-            outputs.append([output_summary(o) for o in (out if isinstance(out, tuple) else [out])])
-        records[name] = {
-            "torch": torch.__version__,
-            "param_count": sum(p.numel() for p in reference.parameters()),
-            **state_dict_facts(state),
-            "outputs": outputs,
-        }
-    write_fixture(FIXTURE, records)
+    ReferenceFolder(references, CASES, FIXTURE, HERE, make_input, seeded=True).write_record()
 
 
 if __name__ == "__main__":
