@@ -533,7 +533,7 @@ class _Builder:
                     key_node,
                     "E102",
                     f"duplicate key {key!r}{where}",
-                    duplicate_hint(node, key),
+                    duplicate_hint(node, key_node, key),
                 )
             self.doc.key_spans[path + (key,)] = self._span(key_node)
             out[key] = self.build(value_node, path + (key,))

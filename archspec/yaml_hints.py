@@ -136,11 +136,12 @@ _READ_AS = {
 }
 
 
-def duplicate_hint(node: yaml.MappingNode, key: str) -> str:
+def duplicate_hint(node: yaml.MappingNode, key_node: yaml.ScalarNode, key: str) -> str:
     """E102's hint. In a `{...}` mapping, two expressions cut at their commas alike
     (`{mid: make_divisible(t, 4), out: make_divisible(c, 4)}` gives the key `4)` twice) are
-    a duplicate before they are anything else: say what cut them."""
-    if node.flow_style:
+    a duplicate before they are anything else: say what cut them. A quoted key was written
+    whole, never cut."""
+    if node.flow_style and key_node.style not in ("'", '"'):
         from .expr import cut_tail_hint
 
         cut = cut_tail_hint(key)

@@ -38,3 +38,8 @@ def test_a_block_style_duplicate_ending_in_a_bracket_keeps_its_hint() -> None:
     spec += "meta:\n  k4): x\n  k4): y\n"
     (error,) = archspec.check(spec).diagnostics
     assert error.code == "E102" and "remove one of them" in (error.hint or "")
+
+
+def test_a_quoted_duplicate_ending_in_a_bracket_keeps_its_hint() -> None:
+    (error,) = _only('{name: a, type: conv2d, "k)": 4, "k)": 5}').diagnostics
+    assert error.code == "E102" and "remove one of them" in (error.hint or "")
