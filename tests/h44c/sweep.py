@@ -24,6 +24,7 @@ from archspec.backends.pysource import render_module
 from archspec.errors import ArchSpecError
 from tests.h44c import models as m
 from tests.parity.records import sweep
+from tests.parity.sweeps import perturb, rel
 
 SWEEP_JSON = Path(__file__).resolve().parent / "sweep.json"
 _ROOT = str(Path(__file__).resolve().parents[2]) + "/"
@@ -115,35 +116,6 @@ CASES: dict[str, Case] = {
 }
 
 
-def _perturb(model: nn.Module) -> None:
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if not t.is_floating_point():
-                continue
-            if name.endswith("running_var"):
-                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
-            elif name.endswith("running_mean"):
-                t.copy_(torch.randn(t.shape, generator=g) * 0.1)
-            elif t.dim() == 1:
-                t.add_(torch.randn(t.shape, generator=g) * 0.1)
-
-
-def _flat(y: Any) -> torch.Tensor:
-    if isinstance(y, dict):
-        y = list(y.values())
-    if isinstance(y, tuple | list):
-        return torch.cat([_flat(v).flatten() for v in y])
-    return y
-
-
-def _rel(got: Any, want: Any) -> float:
-    got, want = _flat(got), _flat(want)
-    if got.shape != want.shape:
-        return float("inf")
-    return float((got - want).abs().max()) / (float(want.abs().max()) or 1.0)
-
-
 def _emitted(text: str) -> nn.Module:
     graph = build_graph(text)
     source = render_module(graph)
@@ -166,7 +138,7 @@ def check_case(name: str) -> dict[str, Any]:
     build, inputs, second = CASES[name]
     torch.manual_seed(0)
     model = build().eval()
-    _perturb(model)
+    perturb(model)
     record: dict[str, Any] = {"model": name}
     try:
         text = archspec.from_module(model, inputs if len(inputs) > 1 else inputs[0])
@@ -194,7 +166,7 @@ def check_case(name: str) -> dict[str, Any]:
             continue
         twin.load_state_dict(model.state_dict(), strict=True)
         for probe in (inputs, second) if second is not None else (inputs,):
-            err = _rel(_run(twin, probe), _run(model, probe))
+            err = rel(_run(twin, probe), _run(model, probe))
             if not err <= 1e-5:
                 problems.append(
                     f"{tag}: outputs differ at {[tuple(p.shape) for p in probe]}: {err:.3g}"

@@ -30,6 +30,7 @@ import torch
 
 import archspec
 from archspec.errors import ArchSpecError
+from tests.parity.sweeps import perturb
 
 from .records import sweep
 
@@ -80,20 +81,6 @@ def _short(text: str) -> str:
     return _SITE.sub("", text)
 
 
-def _perturb(model: torch.nn.Module) -> None:
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if not t.is_floating_point():
-                continue
-            if name.endswith("running_var"):
-                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
-            elif name.endswith("running_mean"):
-                t.copy_(torch.randn(t.shape, generator=g) * 0.1)
-            elif t.dim() == 1:
-                t.add_(torch.randn(t.shape, generator=g) * 0.1)
-
-
 def _runs(model: torch.nn.Module, x: torch.Tensor) -> bool:
     try:
         with torch.no_grad():
@@ -119,7 +106,7 @@ def _rel(got: Any, want: Any) -> float:
 def check_model(name: str) -> dict[str, Any]:
     torch.manual_seed(0)
     model = timm.create_model(name, pretrained=False).eval()
-    _perturb(model)
+    perturb(model)
     size = 64
     x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(2))
     if not _runs(model, x):
