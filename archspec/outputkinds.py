@@ -104,7 +104,7 @@ def shadowing(kind: OutputKind, file_name: str) -> tuple[str, str] | None:
         whose = f"Python's own module `{stem}`"
     elif (dist := required_modules().get(stem)) is not None:
         whose = f"the module `{stem}` of {dist}, which torch or archspec imports"
-    elif stem in imported_modules():
+    elif stem in imported_modules() and stem in torch_imports():
         whose = f"the module `{stem}`, which importing torch imports"
     else:
         return None
@@ -162,12 +162,41 @@ def required_modules() -> dict[str, str]:
 
 
 def imported_modules() -> frozenset[str]:
-    """The top-level modules of this process once torch is imported: those torch imports
-    when they are installed though no requirement names them (numpy: a numpy.py in the
-    folder made torch's own import fail there, 'partially initialized module numpy')."""
+    """The top-level modules that importing torch imports where they are installed though
+    no requirement names them (numpy: a numpy.py in the folder made torch's own import fail
+    there, 'partially initialized module numpy').
+
+    This process's own modules are only candidates: a test runner or a plugin imports more
+    than torch does (`six` was refused as "imported by torch" under pytest). A candidate is
+    confirmed by `torch_imports`, asked only when there is one."""
     import torch  # noqa: F401  (the module written imports it; a writer of one has it)
 
     return frozenset(name.partition(".")[0] for name in list(sys.modules))
+
+
+@functools.cache
+def torch_imports() -> frozenset[str]:
+    """The top-level modules a fresh Python has once `import torch` has run: a separate
+    process, started only when a module is about to be written under the name of one this
+    process holds. Should it fail, this process's own modules stand in (a refusal too many
+    rather than a module that breaks torch's import)."""
+    import subprocess
+    import tempfile
+
+    code = "import sys, torch\nprint(' '.join({n.partition('.')[0] for n in sys.modules}))"
+    with tempfile.TemporaryDirectory(prefix="archspec-") as empty:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-P", "-c", code],
+                cwd=empty,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=True,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return imported_modules()
+    return frozenset(done.stdout.split())
 
 
 def _top_level(dist: metadata.Distribution) -> set[str]:
