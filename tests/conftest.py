@@ -229,8 +229,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     holding some gets `start_early(its items, a fresh directory)`."""
     import tempfile
 
-    if session.config.option.collectonly:
-        return
+    if session.config.option.collectonly or hasattr(session.config, "workerinput"):
+        return  # an xdist worker (`-n 2`): both cores run tests, each early test does its work
     modules: dict[Any, list[pytest.Item]] = {}
     for item in session.items:
         if item.get_closest_marker("early") is not None:

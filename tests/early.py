@@ -5,7 +5,9 @@ Python blocks, the benchmark runner's quick mode): conftest.py calls each such m
 `start_early(items, root)` once the session is collected, which hands that work to one
 background thread here, and runs the tests marked `early` last, by when it has run on the
 second core while the rest of the suite used the first. A test takes its run with `take`,
-and does the work itself when nothing was started (run from another harness).
+and does the work itself when nothing was started: run from another harness, or in an xdist
+worker (README's `-n 2`), where both cores already run tests and each worker would start the
+work of every early test, its own and the other worker's.
 """
 
 from __future__ import annotations
