@@ -91,7 +91,8 @@ def root() -> Path:
 
 #: Zoo members the default run leaves to `--all`: each costs seconds of CPU per forward pass
 #: and shares its structure with a sampled sibling (vgg11_bn for VGG's stacks, plain and with
-#: batch norm alike; resnet50 for the bottleneck ResNets).
+#: batch norm alike; resnet50 for the bottleneck ResNets, wide_resnet50_2's too: it is resnet50
+#: with twice the inner width).
 HEAVY_ZOO = frozenset(
     {
         "vgg11",
@@ -103,6 +104,7 @@ HEAVY_ZOO = frozenset(
         "vgg19_bn",
         "resnet101",
         "resnet152",
+        "wide_resnet50_2",
     }
 )
 
@@ -113,10 +115,17 @@ HEAVY_ZOO = frozenset(
 SAMPLED_VARIANTS = frozenset({"resnet50", "vgg11_bn"})
 
 
-def zoo_params(names: list[str]) -> list[object]:
+def zoo_params(names: list[str], share: tuple[int, int] | None = None) -> list[object]:
     """`names` as pytest params, the members of HEAVY_ZOO and the variants after the first of
-    each family file (but SAMPLED_VARIANTS) marked `heavy`."""
+    each family file (but SAMPLED_VARIANTS) marked `heavy`. With `share=(k, n)` the default
+    run keeps only the k-th of every n names it would otherwise run (counted in the order
+    given): two tests that check one thing two ways (the shapes a hook records, the shapes
+    torch computes) take complementary shares, so each sampled model meets one of them."""
     heavy = (HEAVY_ZOO | family_extras()) - SAMPLED_VARIANTS
+    kept = [n for n in names if n not in heavy]
+    if share is not None:
+        k, n = share
+        heavy |= {name for i, name in enumerate(kept) if i % n != k}
     return [pytest.param(n, marks=pytest.mark.heavy) if n in heavy else n for n in names]
 
 

@@ -67,7 +67,7 @@ def _sizes(name: str) -> list[tuple[int, ...]]:
     return accepted
 
 
-@pytest.mark.parametrize("name", zoo_params(spec_names()))
+@pytest.mark.parametrize("name", zoo_params(spec_names(), share=(1, 2)))
 def test_every_shape_comment_is_the_shape_a_hook_records(name: str) -> None:
     graph = build_graph(spec_source(name))
     source = _source(name)

@@ -29,6 +29,7 @@ from torch import nn
 
 import archspec
 from archspec.errors import ImportFailure
+from tests.conftest import sample_params
 from tests.newuser36.facts import state_dict_facts
 from tests.newuser_h41e import references
 from tests.newuser_h41e.cases import CASES, FIXTURE, HERE
@@ -165,7 +166,7 @@ def test_the_domain_check_states_is_where_the_network_runs(name: str) -> None:
 IMPORTED = sorted(set(CASES) - {"mobilevit", "coatnet"})
 
 
-@pytest.mark.parametrize("name", IMPORTED)
+@pytest.mark.parametrize("name", sample_params(IMPORTED, stride=2))
 def test_the_import_of_the_hand_written_network_is_that_network(name: str) -> None:
     case = CASES[name]
     reference = _reference(case)

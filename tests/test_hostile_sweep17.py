@@ -115,7 +115,7 @@ def test_a_key_with_backticks_stays_one_code_span_in_markdown(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("name", ["true", "null", "yes", "f", "none", "exception", "mynet"])
-@pytest.mark.parametrize("source", [None, "resnet18"])
+@pytest.mark.parametrize("source", [None, pytest.param("resnet18", marks=pytest.mark.heavy)])
 def test_new_writes_a_spec_that_checks_whatever_its_name(
     name: str, source: str | None, tmp_path: Path
 ) -> None:
