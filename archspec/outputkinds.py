@@ -162,13 +162,11 @@ def required_modules() -> dict[str, str]:
 
 
 def imported_modules() -> frozenset[str]:
-    """The top-level modules that importing torch imports where they are installed though
-    no requirement names them (numpy: a numpy.py in the folder made torch's own import fail
-    there, 'partially initialized module numpy').
-
-    This process's own modules are only candidates: a test runner or a plugin imports more
-    than torch does (`six` was refused as "imported by torch" under pytest). A candidate is
-    confirmed by `torch_imports`, asked only when there is one."""
+    """This process's top-level modules once torch is imported: the candidates for those
+    torch imports where they are installed though no requirement names them (numpy: a
+    numpy.py in the folder made torch's own import fail there, 'partially initialized module
+    numpy'). Only candidates: a test runner or a plugin imports more than torch does (`six`
+    was refused as "imported by torch" under pytest), so `torch_imports` confirms one."""
     import torch  # noqa: F401  (the module written imports it; a writer of one has it)
 
     return frozenset(name.partition(".")[0] for name in list(sys.modules))

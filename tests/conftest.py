@@ -124,8 +124,8 @@ def zoo_params(names: list[str], share: tuple[int, int] | None = None) -> list[o
     heavy = (HEAVY_ZOO | family_extras()) - SAMPLED_VARIANTS
     kept = [n for n in names if n not in heavy]
     if share is not None:
-        k, n = share
-        heavy |= {name for i, name in enumerate(kept) if i % n != k}
+        k, every = share
+        heavy |= {name for i, name in enumerate(kept) if i % every != k}
     return [pytest.param(n, marks=pytest.mark.heavy) if n in heavy else n for n in names]
 
 
