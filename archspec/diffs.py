@@ -10,6 +10,7 @@ compared key by key; the params and MACs come from the same analyses.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -18,13 +19,16 @@ from typing import Any
 
 from . import api
 from .catalog import builtin_dir
-from .errors import ArchSpecError, escape_text
+from .errors import ArchSpecError, clipped, escape_text
 from .inputlayout import batch_of_one
 from .lazymethods import dataclass
 from .passes.pipeline import Analysis
 from .report import summarise_analysis
 from .specbytes import checkpoint_kind, regular_head
 from .toolkit import spec_params
+
+#: The longest state_dict key the text report shows whole (torchvision's longest is under 80).
+KEY_SHOWN = 200
 
 #: One state_dict entry as the diff compares it: its shape and dtype.
 Entry = tuple[tuple[int, ...], str]
@@ -131,12 +135,15 @@ class SpecDiff:
             f"{len(self.changed)} change shape, {len(self.added)} appear, "
             f"{len(self.removed)} vanish",
         ]
-        lines += [f"  changed  {k}  {_entry(x)} -> {_entry(y)}" for k, x, y in self.changed]
-        lines += [f"  added    {k}  {_entry(e)}" for k, e in self.added]
-        lines += [f"  removed  {k}  {_entry(e)}" for k, e in self.removed]
+        # a key comes whole in --json; here one of a checkpoint's (any size: 100,000
+        # characters printed whole) is its start and its length, as messages quote names
+        k_ = functools.partial(clipped, limit=KEY_SHOWN)
+        lines += [f"  changed  {k_(k)}  {_entry(x)} -> {_entry(y)}" for k, x, y in self.changed]
+        lines += [f"  added    {k_(k)}  {_entry(e)}" for k, e in self.added]
+        lines += [f"  removed  {k_(k)}  {_entry(e)}" for k, e in self.removed]
         lines += [
-            f"  renamed? {x} -> {y}  ({n} tensor{'s' * (n != 1)} of the same names and "
-            "shapes: a checkpoint loads with its keys renamed)"
+            f"  renamed? {k_(x)} -> {k_(y)}  ({n} tensor{'s' * (n != 1)} of the same names "
+            "and shapes: a checkpoint loads with its keys renamed)"
             for x, y, n in self.renamed
         ]
         lines.append(f"params: {_delta(self.a.params, self.b.params)}")

@@ -128,3 +128,23 @@ def test_a_checkpoint_saved_in_a_wrapper_is_told_to_strip_its_prefix(tmp_path: P
     other = {f"module.{k}_other": v for k, v in state.items()}
     assert archspec.diff(str(spec), other).wrapped is None
     assert archspec.diff(str(spec), dict(state)).wrapped is None
+
+
+def test_a_key_of_any_size_is_shown_by_its_start_and_length(tmp_path: Path) -> None:
+    """A checkpoint's key of 100,000 characters was printed whole, a line of 100,000
+    characters per tensor; the text report quotes a key as messages quote a name, and
+    --json keeps it whole."""
+    spec = _spec(tmp_path)
+    state = dict(archspec.compile(str(spec)).state_dict())
+    long_key = "k" * 100_000
+    state[long_key] = torch.zeros(2)
+    ckpt = tmp_path / "odd.pt"
+    torch.save(state, ckpt)
+
+    result = runner.invoke(app, ["diff", str(ckpt), str(spec)])
+    assert result.exit_code == 0, result.output
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("  removed")]
+    assert line == f"  removed  {'k' * 200}... (100,000 characters)  (2)", line[:300]
+    assert max(len(x) for x in result.stdout.splitlines()) < 400
+    listed = runner.invoke(app, ["diff", str(ckpt), str(spec), "--json"])
+    assert [r["key"] for r in json.loads(listed.stdout)["removed"]] == [long_key]
