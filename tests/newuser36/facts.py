@@ -90,6 +90,22 @@ def wide_input(shape: tuple[int, ...]) -> torch.Tensor:
     return deterministic_input(shape).double()
 
 
+def write_timm_fixture(
+    path: Path,
+    sizes: Mapping[str, list[tuple[int, int]]],
+    fill: Callable[[str, Mapping[str, torch.Tensor]], Mapping[str, torch.Tensor]] = weights,
+) -> None:
+    """The fixture of a folder of timm networks (its make_fixture.py): each model of `sizes`
+    built by timm's registered name, filled by `fill(name, state_dict)` and recorded."""
+    import timm  # only the scripts that regenerate a fixture have it
+
+    records = {}
+    for name, at in sizes.items():
+        model = timm.create_model(name)
+        records[name] = record(model, fill(name, model.state_dict()), at, timm.__version__)
+    write_fixture(path, records)
+
+
 def write_fixture(path: Path, records: Mapping[str, Any]) -> None:
     """The records as JSON, a model a line."""
     lines = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in records.items()]

@@ -11,18 +11,11 @@ Regenerate from the repo root in a venv with timm 1.0.31 (torch 2.14.1):
 
 from __future__ import annotations
 
-import timm
-
-from tests.newuser36.facts import FIXTURE, SIZES, record, weights, write_fixture
+from tests.newuser36.facts import FIXTURE, SIZES, write_timm_fixture
 
 
 def main() -> None:
-    records = {}
-    for name, sizes in SIZES.items():
-        model = timm.create_model(name)
-        filled = weights(name, model.state_dict())
-        records[name] = record(model, filled, sizes, timm.__version__)
-    write_fixture(FIXTURE, records)
+    write_timm_fixture(FIXTURE, SIZES)
 
 
 if __name__ == "__main__":

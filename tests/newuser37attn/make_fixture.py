@@ -11,20 +11,13 @@ Regenerate from the repo root in a venv with timm 1.0.31 (torch 2.14.1):
 
 from __future__ import annotations
 
-import timm
-
-from tests.newuser36.facts import record, write_fixture
+from tests.newuser36.facts import write_timm_fixture
 from tests.newuser37attn.facts import FIXTURE, SIZES
 from tests.parity.weights import fill_deterministic
 
 
 def main() -> None:
-    records = {}
-    for name, sizes in SIZES.items():
-        model = timm.create_model(name)
-        filled = fill_deterministic(model.state_dict())
-        records[name] = record(model, filled, sizes, timm.__version__)
-    write_fixture(FIXTURE, records)
+    write_timm_fixture(FIXTURE, SIZES, lambda name, state: fill_deterministic(state))
 
 
 if __name__ == "__main__":

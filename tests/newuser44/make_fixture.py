@@ -9,18 +9,12 @@ Regenerate from the repo root in a venv with timm 1.0.31 (torch 2.14.1):
 
 from __future__ import annotations
 
-import timm
-
-from tests.newuser36.facts import record, weights, write_fixture
+from tests.newuser36.facts import write_timm_fixture
 from tests.newuser44.cases import FIXTURE, SIZES
 
 
 def main() -> None:
-    records = {}
-    for name, sizes in SIZES.items():
-        model = timm.create_model(name)
-        records[name] = record(model, weights(name, model.state_dict()), sizes, timm.__version__)
-    write_fixture(FIXTURE, records)
+    write_timm_fixture(FIXTURE, SIZES)
 
 
 if __name__ == "__main__":
