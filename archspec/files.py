@@ -41,13 +41,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
 import stat
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
 from .errors import EmitError, escape_text
 from .lazymethods import dataclass
@@ -64,6 +62,9 @@ from .outputkinds import OutputKind as OutputKind
 from .outputkinds import misnamed, shadowing
 from .pathkinds import broken_link, own_stream, what_it_is, writable_through
 from .specbytes import read_input
+from .stopsignals import PENDING, remove_temporary, rename_pending, while_writing
+from .stopsignals import exit_on_signal as exit_on_signal
+from .stopsignals import remove_pending as remove_pending
 
 T = TypeVar("T")
 
@@ -160,23 +161,6 @@ def output_file(target: str, name: str, *, into: bool = False) -> Path:
         code="E604",
         hint=f"name the file: -o {display_path(Path(target) / name)}; nothing was changed",
     )
-
-
-def remove_pending() -> None:
-    """Remove the temporary files this process is writing (for signal handlers)."""
-    for name in list(_PENDING):
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        _PENDING.discard(name)
-
-
-def exit_on_signal(signum: int, frame: object = None) -> NoReturn:
-    """A signal handler: remove temporary files, say so in one line, exit 128 + signum."""
-    remove_pending()
-    what = {signal.SIGINT: "interrupted"}.get(signum, f"stopped by {_signal_name(signum)}")
-    with contextlib.suppress(OSError):
-        os.write(2, f"archspec: {what}\n".encode())
-    os._exit(128 + signum)
 
 
 # -- what the target is -------------------------------------------------------------------
@@ -305,13 +289,6 @@ def _written_by_archspec(path: Path, kind: OutputKind) -> bool:
 
 # -- writing ------------------------------------------------------------------------------
 
-#: Temporary files being written now; signal handlers remove them.
-_PENDING: set[str] = set()
-
-_STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
-
 
 def _encode(data: str | bytes) -> bytes:
     return data.encode("utf-8") if isinstance(data, str) else data
@@ -329,29 +306,34 @@ def _replace(
     directory = plan.path.parent
     if plan.mode is None:
         directory.mkdir(parents=True, exist_ok=True)
-    with _cleanup_on_termination():
-        fd, name = _new_temporary(directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(raw)
-                f.flush()
-                os.fsync(f.fileno())
-            result = check() if check is not None else None
-            # The target may have changed during the check: its rules hold at the rename.
-            now = _plan(target, kind, force)
-            if now.through or now.path != plan.path:
-                raise _cannot_write(target, "it changed while archspec was writing it")
-            _keep_owner(name, now.owner)
-            os.chmod(name, now.mode if now.mode is not None else _new_file_mode())
-            with _signals_blocked():
-                os.replace(name, plan.path)
-                _PENDING.discard(name)
-        except BaseException:
-            with _signals_blocked():
-                with contextlib.suppress(OSError):
-                    os.unlink(name)
-                _PENDING.discard(name)
-            raise
+    return while_writing(lambda: _replace_now(target, plan, raw, check, kind, force))
+
+
+def _replace_now(
+    target: Path,
+    plan: _Plan,
+    raw: bytes,
+    check: Callable[[], T] | None,
+    kind: OutputKind,
+    force: bool,
+) -> T | None:
+    fd, name = _new_temporary(plan.path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        result = check() if check is not None else None
+        # The target may have changed during the check: its rules hold at the rename.
+        now = _plan(target, kind, force)
+        if now.through or now.path != plan.path:
+            raise _cannot_write(target, "it changed while archspec was writing it")
+        _keep_owner(name, now.owner)
+        os.chmod(name, now.mode if now.mode is not None else _new_file_mode())
+        rename_pending(name, plan.path)
+    except BaseException:
+        remove_temporary(name)
+        raise
     return result
 
 
@@ -368,7 +350,7 @@ def _keep_owner(name: str, owner: tuple[int, int] | None) -> None:
 
 
 def _new_temporary(directory: Path) -> tuple[int, str]:
-    """Create a temporary file (mode 0600) whose name is in _PENDING before it exists.
+    """Create a temporary file (mode 0600) whose name is in PENDING before it exists.
 
     A signal's Python handler runs in the main thread between any two bytecodes, whatever
     the signal mask (another thread, one of torch's, may take the signal), so the name is
@@ -377,14 +359,14 @@ def _new_temporary(directory: Path) -> tuple[int, str]:
     """
     for _ in range(100):
         name = os.path.join(directory, f"{TMP_PREFIX}{_random_stem()}{TMP_SUFFIX}")
-        _PENDING.add(name)
+        PENDING.add(name)
         try:
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600)
         except FileExistsError:
-            _PENDING.discard(name)
+            PENDING.discard(name)
             continue
         except BaseException:
-            _PENDING.discard(name)
+            PENDING.discard(name)
             raise
         return fd, name
     raise FileExistsError(f"no free temporary name in {directory}")
@@ -537,47 +519,6 @@ _FULL = {
 _NO_FILES_HINT = "write the file to a folder on disk"
 
 _LINK_HINT = "point the link at a file or folder that exists, or remove it"
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-
-
-@contextlib.contextmanager
-def _signals_blocked() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM/SIGHUP back while a temporary file and _PENDING disagree."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-@contextlib.contextmanager
-def _cleanup_on_termination() -> Iterator[None]:
-    """SIGTERM/SIGHUP remove the temporary file and exit 128 + n, while a file is written.
-
-    Only signals left at their default action (which would kill the process and leave the
-    file) are taken over, and only in the main thread; the previous handlers come back after.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {}
-    for signum in _STOP_SIGNALS:
-        if signum != signal.SIGINT and signal.getsignal(signum) is signal.SIG_DFL:
-            previous[signum] = signal.signal(signum, exit_on_signal)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 __all__ = [

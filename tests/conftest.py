@@ -10,6 +10,7 @@ does the same for other large families of like cases (the first of each kind and
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -228,6 +229,25 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(host, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A test that leaves signals blocked in the thread that runs the suite fails, and the
+    mask is restored: every process a later test starts would inherit it (a child deaf to
+    SIGTERM failed a CI run once: an alarm's handler had raised inside a signal block)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return (yield)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    try:
+        result = yield
+    finally:
+        after = signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    if after != before:
+        raise AssertionError(
+            f"the test left the signal mask at {sorted(after)}, not {sorted(before)}"
+        )
+    return result
 
 
 _EARLY_DIRS: list[str] = []

@@ -28,7 +28,7 @@ import pytest
 from typer.testing import CliRunner
 
 import archspec
-from archspec import files
+from archspec import files, stopsignals
 from archspec.backends.pysource import render_module
 from archspec.cli import app
 from archspec.errors import EmitError
@@ -439,10 +439,12 @@ def _archspec(*args: str) -> list[str]:
 
 def _default_stop_signals() -> None:
     """In the child: SIGINT, SIGTERM and SIGHUP at their default actions, whatever the test
-    run inherited (`nohup` ignores SIGHUP, a shell's `&` ignores SIGINT): archspec rightly
-    leaves an ignored SIGHUP ignored, which is not what these tests are about."""
+    run inherited (`nohup` ignores SIGHUP, a shell's `&` ignores SIGINT), and not blocked:
+    archspec rightly leaves an ignored SIGHUP ignored, which is not what these tests are
+    about."""
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
 
 
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
@@ -491,13 +493,13 @@ def test_a_temporary_is_listed_for_the_signal_handlers_before_it_exists(
 
     def watched_open(path: str, flags: int, mode: int = 0o777) -> int:
         if TMP_NAME.fullmatch(os.path.basename(path)):
-            seen.append((path in files._PENDING, os.path.exists(path)))
+            seen.append((path in stopsignals.PENDING, os.path.exists(path)))
         return real_open(path, flags, mode)
 
     monkeypatch.setattr(files.os, "open", watched_open)
     files.write_atomic(tmp_path / "out.json", "data")
     assert seen == [(True, False)]  # listed, and not yet created
-    assert not files._PENDING and listing(tmp_path) == ["out.json"]
+    assert not stopsignals.PENDING and listing(tmp_path) == ["out.json"]
 
 
 _LIBRARY_WRITE = """
