@@ -127,8 +127,12 @@ def _is_spec(block: Block) -> bool:
     if block.directive("expect"):
         # An error example may be invalid YAML on purpose.
         return any(line.startswith("archspec:") for line in block.text.splitlines())
-    data = yaml.safe_load(block.text)
+    data = yaml.load(block.text, Loader=_LOADER)
     return isinstance(data, dict) and "archspec" in data
+
+
+#: libyaml's safe loader where PyYAML has it: every worker reads the pages at collection.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 YAML_BLOCKS = [b for b in all_blocks() if b.lang in ("yaml", "yml")]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,12 +109,24 @@ def test_an_alarm_raising_at_any_moment_never_leaves_the_stop_signals_blocked() 
     assert interrupted >= 30, (interrupted, runs)  # the test did interrupt archspec's block
 
 
+@pytest.fixture
+def default_handlers() -> Iterator[None]:
+    """SIGTERM and SIGHUP at their defaults for the test (a test that imported archspec.cli
+    in this process installed archspec's own), as they were after it."""
+    saved = {signum: signal.signal(signum, signal.SIG_DFL) for signum in _TAKEN}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+_TAKEN = (signal.SIGTERM, signal.SIGHUP)
+
+
 def test_a_handler_raising_as_archspec_takes_sigterm_over_gives_it_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    default_handlers: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`while_writing` records SIGTERM's default before installing its own handler: raised
     just after the install, the default is still what comes back."""
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     real = stopsignals._signal.signal
     calls: list[int] = []
 
@@ -128,5 +140,5 @@ def test_a_handler_raising_as_archspec_takes_sigterm_over_gives_it_back(
     monkeypatch.setattr(stopsignals._signal, "signal", install)
     with pytest.raises(_Raised):
         stopsignals.while_writing(lambda: None)
-    assert calls[0] in (signal.SIGTERM, signal.SIGHUP) and len(calls) == 2
-    assert signal.getsignal(calls[0]) is signal.SIG_DFL
+    assert calls[0] in _TAKEN and len(calls) == 2
+    assert [signal.getsignal(signum) for signum in _TAKEN] == [signal.SIG_DFL] * 2
