@@ -306,35 +306,28 @@ def _replace(
     directory = plan.path.parent
     if plan.mode is None:
         directory.mkdir(parents=True, exist_ok=True)
-    return while_writing(lambda: _replace_now(target, plan, raw, check, kind, force))
 
+    def write() -> T | None:
+        fd, name = _new_temporary(directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(raw)
+                f.flush()
+                os.fsync(f.fileno())
+            result = check() if check is not None else None
+            # The target may have changed during the check: its rules hold at the rename.
+            now = _plan(target, kind, force)
+            if now.through or now.path != plan.path:
+                raise _cannot_write(target, "it changed while archspec was writing it")
+            _keep_owner(name, now.owner)
+            os.chmod(name, now.mode if now.mode is not None else _new_file_mode())
+            rename_pending(name, plan.path)
+        except BaseException:
+            remove_temporary(name)
+            raise
+        return result
 
-def _replace_now(
-    target: Path,
-    plan: _Plan,
-    raw: bytes,
-    check: Callable[[], T] | None,
-    kind: OutputKind,
-    force: bool,
-) -> T | None:
-    fd, name = _new_temporary(plan.path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        result = check() if check is not None else None
-        # The target may have changed during the check: its rules hold at the rename.
-        now = _plan(target, kind, force)
-        if now.through or now.path != plan.path:
-            raise _cannot_write(target, "it changed while archspec was writing it")
-        _keep_owner(name, now.owner)
-        os.chmod(name, now.mode if now.mode is not None else _new_file_mode())
-        rename_pending(name, plan.path)
-    except BaseException:
-        remove_temporary(name)
-        raise
-    return result
+    return while_writing(write)
 
 
 def _keep_owner(name: str, owner: tuple[int, int] | None) -> None:
