@@ -193,23 +193,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect `heavy` tests unless --all (or ARCHSPEC_ALL_TESTS=1) asks for everything."""
+    """Deselect `heavy` tests unless --all (or ARCHSPEC_ALL_TESTS=1) asks for everything;
+    order the rest (`_order`)."""
     if _full_run(config):
-        _early_last(items, config)
+        _order(items, config)
         return
     heavy = [item for item in items if item.get_closest_marker("heavy") is not None]
     if heavy:
         config.hook.pytest_deselected(items=heavy)
         items[:] = [item for item in items if item.get_closest_marker("heavy") is None]
-    _early_last(items, config)
+    _order(items, config)
 
 
-def _early_last(items: list[pytest.Item], config: pytest.Config) -> None:
-    """The `early` tests run last, in their order: their work started with the session.
-
-    Under xdist (`-n 2`) nothing starts early, and the run ends when the slower worker ends:
-    there the `early` tests and then _LONGEST_MODULES come first, each module's tests in
-    their order, so that both workers end on short tests."""
+def _order(items: list[pytest.Item], config: pytest.Config) -> None:
+    """In one process the `early` tests run last, in their order: their work started with
+    the session. Under xdist (`-n 2`) nothing starts early, and the run ends when the slower
+    worker ends: there the `early` tests and then _LONGEST_MODULES come first, each module's
+    tests in their order, so that both workers end on short tests."""
     is_early = [item.get_closest_marker("early") is not None for item in items]
     if hasattr(config, "workerinput"):
         rank = {name: i for i, name in enumerate(_LONGEST_MODULES)}

@@ -7,7 +7,8 @@ background thread here, and runs the tests marked `early` last, by when it has r
 second core while the rest of the suite used the first. A test takes its run with `take`,
 and does the work itself when nothing was started: run from another harness, or in an xdist
 worker (README's `-n 2`), where both cores already run tests and each worker would start the
-work of every early test, its own and the other worker's.
+work of every early test, its own and the other worker's. There the early tests run first
+(conftest's `_order`), as the longest single tests of the run.
 """
 
 from __future__ import annotations
