@@ -210,18 +210,16 @@ def _order(items: list[pytest.Item], config: pytest.Config) -> None:
     the session. Under xdist (`-n 2`) nothing starts early, and the run ends when the slower
     worker ends: there the `early` tests and then _LONGEST_MODULES come first, each module's
     tests in their order, so that both workers end on short tests."""
-    is_early = [item.get_closest_marker("early") is not None for item in items]
+
+    def early(item: pytest.Item) -> bool:
+        return item.get_closest_marker("early") is not None
+
+    # (a stable sort: items of one key keep their order)
     if hasattr(config, "workerinput"):
         rank = {name: i for i, name in enumerate(_LONGEST_MODULES)}
-        order = sorted(
-            range(len(items)),
-            key=lambda i: (not is_early[i], rank.get(items[i].path.stem, len(rank)), i),
-        )
-        items[:] = [items[i] for i in order]
-    elif any(is_early):
-        items[:] = [item for item, e in zip(items, is_early) if not e] + [
-            item for item, e in zip(items, is_early) if e
-        ]
+        items.sort(key=lambda item: (not early(item), rank.get(item.path.stem, len(rank))))
+    else:
+        items.sort(key=early)
 
 
 #: The test modules whose tests took 8 s or more together in a default run (measured with

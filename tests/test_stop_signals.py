@@ -36,9 +36,12 @@ class _Raised(Exception):
     """What the handler raises: an exception archspec knows nothing about."""
 
 
-def _raising_once(real: Callable[..., Any], when: Callable[[int, Any], bool]) -> Callable:
+def _raising_once(
+    real: Callable[..., Any], when: Callable[[int, Any], bool]
+) -> tuple[Callable[..., Any], list[bool]]:
     """`pthread_sigmask` that does its work, then raises once when `when(how, signals)`: what
-    CPython does when a pending handler raises as the call returns."""
+    CPython does when a pending handler raises as the call returns; and the list that says
+    whether it raised."""
     raised: list[bool] = []
 
     def sigmask(how: int, signals: Any) -> Any:
@@ -48,8 +51,7 @@ def _raising_once(real: Callable[..., Any], when: Callable[[int, Any], bool]) ->
             raise _Raised
         return old
 
-    sigmask.raised = raised  # type: ignore[attr-defined]
-    return sigmask
+    return sigmask, raised
 
 
 @pytest.mark.parametrize(
@@ -64,11 +66,11 @@ def test_a_handler_raising_at_the_rename_leaves_no_signal_blocked_and_no_file(
 ) -> None:
     before = mask()
     assert not STOP & before  # conftest restores the mask a test leaves
-    sigmask = _raising_once(stopsignals._sigmask, when)
+    sigmask, raised = _raising_once(stopsignals._sigmask, when)
     monkeypatch.setattr(stopsignals, "_sigmask", sigmask)
     with pytest.raises(_Raised):
         write_atomic(tmp_path / "out.json", "data")
-    assert sigmask.raised == [True]  # type: ignore[attr-defined]
+    assert raised == [True]
     assert mask() == before
     # Raised at the block, nothing was renamed; raised at the restore, the rename was done.
     assert sorted(os.listdir(tmp_path)) in ([], ["out.json"])
