@@ -184,6 +184,43 @@ def _no_type_hint(item: Any) -> str:
     return "each layer needs a `type`: a layer kind (conv2d, linear, ...) or a block name"
 
 
+def _missing_hint(path: PathKey, doc: LoadedDoc) -> str:
+    """E203's hint. A param written as a mapping without `type` is the common case: say
+    what `type` takes (the one its default has), and the shorter forms that declare it."""
+    if not (len(path) >= 3 and path[-1] == "type" and path[-3] == "params"):
+        return "add it; see docs/spec-language.md for the fields of each layer"
+    name, decl = path[-2], _value_at(doc.data, path[:-1])
+    default = decl.get("default") if isinstance(decl, dict) else None
+    intro = "a param written as a mapping names its type (int, float, bool, str or list)"
+    if default is None:
+        return (
+            f"{intro}: `{name}: {{type: int}}`, a param the caller must give, or the type "
+            f"alone (`{name}: int`)"
+        )
+    kind = _PARAM_TYPES.get(type(default))
+    if kind is None:  # a default no param takes (E202 says so)
+        return f"{intro}: `{name}: {{type: ..., default: ...}}`"
+    shown = _short(default)
+    hint = f"{intro}: `{name}: {{type: {kind}, default: {shown}}}`"
+    if default in _PARAM_TYPES.values():  # alone, such a text declares a type
+        return hint
+    return f"{hint}, or the default alone (`{name}: {shown}`), whose value gives the type"
+
+
+#: The param type a default of each Python type declares.
+_PARAM_TYPES = {bool: "bool", int: "int", float: "float", str: "str", list: "list"}
+
+
+def _value_at(data: Any, path: PathKey) -> Any:
+    """The value the document holds at `path` (None where it holds none)."""
+    for key in path:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
 def _one(
     path: PathKey, errs: list[dict[str, Any]], tags: tuple[str, ...], doc: LoadedDoc
 ) -> Diagnostic:
@@ -198,7 +235,7 @@ def _one(
             "E203",
             f"missing required field `{field}` in {path_text(path[:-1])}",
             doc.span_of(path[:-1]),
-            "add it; see docs/spec-language.md for the fields of each layer",
+            _missing_hint(path, doc),
         )
     if "missing_layer_type" in kinds:
         item = first.get("input")
@@ -463,12 +500,7 @@ def _short(v: Any) -> str:
 def _typed_model(parent: PathKey, doc: LoadedDoc) -> type[BaseModel] | None:
     """The model of the item at `parent`, found through its `type` key (a layer kind's or
     a construct's); None when the path or the kind leads nowhere."""
-    cur: Any = doc.data
-    for p in parent:
-        try:
-            cur = cur[p]
-        except (KeyError, IndexError, TypeError):
-            return None
+    cur = _value_at(doc.data, parent)
     t = cur.get("type") if isinstance(cur, dict) else None
     if not isinstance(t, str):
         return None
