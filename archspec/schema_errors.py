@@ -151,9 +151,7 @@ def _several_inputs(path: PathKey, doc: LoadedDoc) -> bool:
     head = path[: at[-1]]
     if head not in ((), ("variants", head[-1] if head else "")):
         return False
-    given: Any = doc.data
-    for key in path[: at[-1] + 1]:
-        given = given.get(key) if isinstance(given, dict) else None
+    given = _value_at(doc.data, path[: at[-1] + 1])
     return isinstance(given, dict) or (
         isinstance(given, list) and all(isinstance(g, list) for g in given)
     )
